@@ -1,0 +1,105 @@
+"""How much of the WIDER FACE val subset would each detector hide?
+
+Runs `faceanon detect` (the CLI contract) over ../shared/data/wider_face_val_subset for each
+detector, plus deface's own CenterFace code at its default threshold 0.2 as the reference,
+and scores the share of annotated faces of height >= 16 px covered (>= 70 % of their area) by
+the detected boxes grown by the mask scale 1.3. Writes bench/results/wider_coverage.json and
+prints a Markdown table.
+
+    python bench/wider_coverage.py [--detectors yunet,centerface,...] [--data DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from faceanon.detect.base import box_iou  # noqa: E402
+from faceanon.evaluate.coverage import load_annotations, wider_coverage  # noqa: E402
+
+ALL = ["yunet", "centerface", "mtcnn", "dlib-hog", "dlib-mmod", "ensemble"]
+
+
+def run_cli(detector: str, root: Path, out: Path) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "faceanon", "detect", str(root / "images"), "--json", str(out),
+                    "--detector", detector, "--quiet"], check=True, cwd=REPO)
+    return time.perf_counter() - t
+
+
+def run_deface_reference(root: Path, ann: dict, out: Path) -> float:
+    """deface's CenterFace class (its own decoding and NMS), threshold 0.2, full resolution."""
+    from deface.centerface import CenterFace
+
+    net = CenterFace(in_shape=None, backend="auto")
+    dets = {}
+    t = time.perf_counter()
+    for rel in ann:
+        rgb = cv2.cvtColor(cv2.imread(str(root / "images" / rel)), cv2.COLOR_BGR2RGB)
+        boxes, _ = net(rgb, threshold=0.2)
+        dets[rel] = [[float(v) for v in b] for b in boxes]
+    elapsed = time.perf_counter() - t
+    out.write_text(json.dumps(dets))
+    return elapsed
+
+
+def precision(ann: dict, dets: dict) -> float:
+    """Share of detections overlapping an annotated face (IoU >= 0.3): a rough false-alarm gauge."""
+    tp = n = 0
+    for rel, boxes in dets.items():
+        if not boxes:
+            continue
+        gt = np.array(ann[rel]["boxes_xywh"], np.float32).reshape(-1, 4)
+        gt[:, 2:] += gt[:, :2]
+        d = np.array([b[:4] for b in boxes], np.float32)
+        iou = box_iou(d, gt).max(1) if len(gt) else np.zeros(len(d))
+        tp += int((iou >= 0.3).sum())
+        n += len(d)
+    return tp / max(n, 1)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(REPO.parent / "shared/data/wider_face_val_subset"))
+    ap.add_argument("--detectors", default=",".join(ALL))
+    ap.add_argument("--no-deface", action="store_true", help="skip the deface reference")
+    ap.add_argument("--out", default=str(REPO / "bench/results/wider_coverage.json"))
+    args = ap.parse_args()
+    root = Path(args.data)
+    ann = load_annotations(root)
+    out_path = Path(args.out)
+    results = json.loads(out_path.read_text()) if out_path.exists() else {}
+    work = REPO / "bench/results/detections"
+    work.mkdir(parents=True, exist_ok=True)
+    runs = [d for d in args.detectors.split(",") if d] + ([] if args.no_deface else ["deface-reference"])
+    for name in runs:
+        det_json = work / f"wider_{name}.json"
+        secs = run_deface_reference(root, ann, det_json) if name == "deface-reference" else run_cli(name, root, det_json)
+        dets = json.loads(det_json.read_text())
+        cov = wider_coverage(ann, dets, mask_scale=1.3, min_height=16, min_cover=0.7)
+        results[name] = {"coverage": cov, "precision_iou0.3": round(precision(ann, dets), 4),
+                         "detections": sum(len(v) for v in dets.values()), "seconds": round(secs, 1),
+                         "images": len(ann)}
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(results, indent=1))
+        print(f"{name}: covered {cov['all']['covered']} of {cov['all']['faces']} faces", file=sys.stderr)
+    print("| detector | covered (h >= 16 px) | h 16-32 | h 32-64 | h 64-128 | h >= 128 | precision | s/image |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        c = r["coverage"]
+        print(f"| {name} | **{c['all']['covered']:.3f}** | {c['h16-32']['covered']:.3f} | {c['h32-64']['covered']:.3f} | "
+              f"{c['h64-128']['covered']:.3f} | {c['h128-up']['covered']:.3f} | {r['precision_iou0.3']:.2f} | "
+              f"{r['seconds'] / r['images']:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

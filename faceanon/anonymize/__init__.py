@@ -1,0 +1,11 @@
+"""Anonymize stage: every method is an :class:`Anonymizer` registered by name."""
+from . import classical  # noqa: F401  (registration)
+from .base import ANONYMIZERS, Anonymizer
+from .region import REGION_SHAPES, region_mask
+
+
+def create_anonymizer(name: str, **params) -> Anonymizer:
+    return ANONYMIZERS.create(name, **params)
+
+
+__all__ = ["ANONYMIZERS", "Anonymizer", "create_anonymizer", "REGION_SHAPES", "region_mask"]

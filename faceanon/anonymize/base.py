@@ -1,0 +1,31 @@
+"""The anonymizer interface."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..registry import Param, Registry
+from ..types import Face
+
+ANONYMIZERS: Registry["Anonymizer"] = Registry("method")
+
+
+class Anonymizer:
+    """Turns the face in an RGB crop into an anonymized crop of the same size.
+
+    The pipeline cuts a crop around each face (the region plus some context), calls
+    :meth:`apply` with the face in crop coordinates and a per-face random generator, and the
+    compose stage blends the result back through the region mask. An engine that knows better
+    where its new face lies may return ``(pixels, mask)`` with its own float mask in [0, 1].
+    """
+
+    name = "base"
+    params: dict[str, Param] = {}
+    # Set by methods that need dlib's 68 landmarks on every face (the pipeline adds them).
+    needs_landmarks68 = False
+    summary = ""
+
+    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {k: getattr(self, k, None) for k in self.params}

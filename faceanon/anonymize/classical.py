@@ -1,0 +1,134 @@
+"""The classical baselines every de-identification paper compares against."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..registry import Param
+from ..types import Face
+from .base import ANONYMIZERS, Anonymizer
+
+
+def _odd(n: float) -> int:
+    n = max(3, int(round(n)))
+    return n if n % 2 else n + 1
+
+
+def _face_side(face: Face) -> float:
+    return max(face.width, face.height, 1.0)
+
+
+@ANONYMIZERS.register("blur")
+class GaussianBlur(Anonymizer):
+    summary = "Gaussian blur of the face region"
+    params = {
+        "k": Param(int, 0, "fixed kernel size in pixels (odd); 0 = set by face size"),
+        "ratio": Param(float, 0.5, "kernel size as a fraction of the face's larger side, when k = 0"),
+    }
+
+    def __init__(self, k: int = 0, ratio: float = 0.5) -> None:
+        self.k, self.ratio = k, ratio
+
+    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray:
+        k = _odd(self.k) if self.k > 0 else _odd(_face_side(face) * self.ratio)
+        return cv2.GaussianBlur(crop, (k, k), 0, borderType=cv2.BORDER_REPLICATE)
+
+
+@ANONYMIZERS.register("pixelate")
+class Pixelate(Anonymizer):
+    summary = "mosaic of square blocks over the face"
+    params = {
+        "block": Param(int, 0, "block size in pixels; 0 = face size / blocks"),
+        "blocks": Param(int, 10, "blocks across the face's larger side, when block = 0"),
+    }
+
+    def __init__(self, block: int = 0, blocks: int = 10) -> None:
+        self.block, self.blocks = block, blocks
+
+    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray:
+        block = self.block if self.block > 0 else max(2, int(round(_face_side(face) / max(1, self.blocks))))
+        h, w = crop.shape[:2]
+        # Anchor the grid at the face's top-left corner so blocks do not depend on the crop.
+        ox, oy = int(face.box[0]) % block, int(face.box[1]) % block
+        out = crop.copy()
+        for y in range(oy - block if oy else 0, h, block):
+            for x in range(ox - block if ox else 0, w, block):
+                ys, xs = slice(max(y, 0), min(y + block, h)), slice(max(x, 0), min(x + block, w))
+                cell = crop[ys, xs]
+                if cell.size:
+                    out[ys, xs] = cell.reshape(-1, cell.shape[-1]).mean(0).round()
+        return out
+
+
+@ANONYMIZERS.register("mask")
+class SolidMask(Anonymizer):
+    summary = "face covered by a solid colour"
+    params = {"color": Param(tuple, (0, 0, 0), "R,G,B colour of the mask")}
+
+    def __init__(self, color: tuple = (0, 0, 0)) -> None:
+        if len(color) != 3 or not all(0 <= c <= 255 for c in color):
+            from ..errors import UsageError
+
+            raise UsageError(f"parameter color: expected R,G,B in 0-255, got {','.join(map(str, color))}")
+        self.color = tuple(color)
+
+    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray:
+        return np.broadcast_to(np.array(self.color, np.uint8), crop.shape).copy()
+
+
+@ANONYMIZERS.register("noise")
+class GaussianNoise(Anonymizer):
+    summary = "additive Gaussian noise on the face"
+    params = {"sigma": Param(float, 60.0, "noise standard deviation, in 0-255 intensity units")}
+
+    def __init__(self, sigma: float = 60.0) -> None:
+        self.sigma = sigma
+
+    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray:
+        noise = rng.normal(0.0, self.sigma, crop.shape[:2] + (1,))
+        # One noise value per pixel for all channels keeps the hue; it is the luminance that
+        # carries identity.
+        return np.clip(crop.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+@ANONYMIZERS.register("edge")
+class EdgeMap(Anonymizer):
+    summary = "face replaced by its Canny edge map (white lines on black)"
+    params = {
+        "low": Param(float, 50.0, "Canny lower hysteresis threshold"),
+        "high": Param(float, 150.0, "Canny upper hysteresis threshold"),
+    }
+
+    def __init__(self, low: float = 50.0, high: float = 150.0) -> None:
+        self.low, self.high = low, high
+
+    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray:
+        grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        grey = cv2.GaussianBlur(grey, (3, 3), 0)
+        edges = cv2.Canny(grey, self.low, self.high)
+        return np.repeat(edges[:, :, None], 3, axis=2)
+
+
+@ANONYMIZERS.register("superpixel")
+class SuperPixel(Anonymizer):
+    summary = "SLIC super-pixels filled with their mean colour"
+    params = {
+        "segments": Param(int, 60, "approximate number of SLIC segments in the face crop"),
+        "compactness": Param(float, 10.0, "SLIC compactness (higher = squarer segments)"),
+    }
+
+    def __init__(self, segments: int = 60, compactness: float = 10.0) -> None:
+        self.segments, self.compactness = segments, compactness
+
+    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray:
+        from skimage.segmentation import slic
+
+        # Segment count is set for the face box; the crop around it is larger.
+        area_ratio = crop.shape[0] * crop.shape[1] / max(face.width * face.height, 1.0)
+        labels = slic(crop, n_segments=max(2, int(self.segments * area_ratio)), compactness=self.compactness,
+                      start_label=0, channel_axis=-1)
+        flat = labels.ravel()
+        n = flat.max() + 1
+        counts = np.bincount(flat, minlength=n).astype(np.float64)
+        means = np.stack([np.bincount(flat, crop[..., c].ravel(), minlength=n) / np.maximum(counts, 1) for c in range(3)], 1)
+        return means[labels].round().astype(np.uint8)

@@ -1,0 +1,139 @@
+"""The `faceanon` command."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import detectors as list_detectors
+from . import methods as list_methods
+from .anonymize import REGION_SHAPES
+from .detect import DEFAULT_DETECTOR
+from .errors import FaceanonError, UsageError
+from .io import plan_jobs
+from .io.atomic import atomic_path
+from .io.images import DEFAULT_MAX_PIXELS
+from .pipeline import Pipeline, PipelineConfig
+from .runner import RunOptions, anonymize_jobs, detect_jobs
+
+
+def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _add_detection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"face detector (default {DEFAULT_DETECTOR}); see `faceanon detectors`")
+    p.add_argument("--detector-param", action="append", metavar="KEY=VALUE", help="detector parameter, repeatable")
+    p.add_argument("--files-from", metavar="LIST", help="file of paths relative to the single input ROOT")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images larger than this")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceanon", description="De-identify faces in images and videos.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("anonymize", help="anonymize faces in images, folders and videos")
+    a.add_argument("inputs", nargs="+", metavar="INPUT", help="image/video files or folders (searched recursively)")
+    a.add_argument("-o", "--output", required=True, help="output folder (or output file for a single input)")
+    a.add_argument("--method", default="blur", help="anonymization method (default blur); see `faceanon methods`")
+    a.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, repeatable")
+    a.add_argument("--region", default="ellipse", choices=REGION_SHAPES, help="shape of the replaced region (default ellipse)")
+    a.add_argument("--mask-scale", type=float, default=1.3, help="grow the region by this factor about the face (default 1.3)")
+    a.add_argument("--seed", type=int, default=0, help="seed of random methods; same seed, same result")
+    a.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of outputs (default 95)")
+    a.add_argument("--keep-audio", action="store_true", help="copy the audio stream of videos")
+    a.add_argument("--keep-metadata", action="store_true", help="keep EXIF (incl. GPS) in outputs; stripped by default")
+    a.add_argument("--allow-unprocessed", action="store_true",
+                   help="write files/frames whose detection failed unchanged (default: fail closed, never write them)")
+    a.add_argument("--json", metavar="OUT.json", help="also write the detected boxes")
+    _add_detection_args(a)
+
+    d = sub.add_parser("detect", help="detect faces and write their boxes as JSON")
+    d.add_argument("inputs", nargs="+", metavar="INPUT")
+    d.add_argument("--json", required=True, metavar="OUT.json", help='{"<relative path>": [[x1, y1, x2, y2, score], ...]}')
+    _add_detection_args(d)
+
+    m = sub.add_parser("methods", help="list the anonymization methods and their parameters")
+    m.add_argument("--json", action="store_true")
+    dd = sub.add_parser("detectors", help="list the face detectors and their parameters")
+    dd.add_argument("--json", action="store_true")
+
+    demo = sub.add_parser("demo", help="anonymize an image with several methods into a before/after sheet")
+    demo.add_argument("image", nargs="?", default="samples/city.jpg")
+    demo.add_argument("-o", "--output", default="demo")
+    demo.add_argument("--methods", default="blur,pixelate,mask,noise,edge,superpixel")
+    return parser
+
+
+def _write_json(path: str, data: dict) -> None:
+    with atomic_path(Path(path)) as tmp:
+        # One entry per line: readable, diffable, still plain JSON.
+        lines = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()]
+        Path(tmp).write_text("{\n" + ",\n".join(lines) + "\n}\n")
+
+
+def _print_listing(entries: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(entries, indent=2))
+        return
+    for name, info in entries.items():
+        print(f"{name}: {info['summary']}")
+        for key, p in info["params"].items():
+            print(f"    {key} ({p['type']}, default {p['default']!r}): {p['help']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except FaceanonError as e:
+        print(f"faceanon: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("faceanon: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "methods":
+        _print_listing(list_methods(), args.json)
+        return 0
+    if args.command == "detectors":
+        _print_listing(list_detectors(), args.json)
+        return 0
+    if args.command == "demo":
+        from .demo import run_demo
+
+        run_demo(Path(args.image), Path(args.output), [m for m in args.methods.split(",") if m])
+        return 0
+
+    detector_params = _key_values(args.detector_param, "--detector-param")
+    options = RunOptions(max_pixels=args.max_pixels, progress=not args.quiet and sys.stderr.isatty())
+    if args.command == "detect":
+        pipeline = Pipeline(PipelineConfig(detector=args.detector, detector_params=detector_params))
+        jobs = plan_jobs(args.inputs, None, args.files_from)
+        report = detect_jobs(pipeline, jobs, options)
+        _write_json(args.json, report.detections)
+    else:
+        config = PipelineConfig(method=args.method, params=_key_values(args.param, "--param"), detector=args.detector,
+                                detector_params=detector_params, region=args.region, mask_scale=args.mask_scale,
+                                seed=args.seed)
+        pipeline = Pipeline(config)
+        options.quality, options.keep_audio = args.quality, args.keep_audio
+        options.keep_metadata, options.allow_unprocessed = args.keep_metadata, args.allow_unprocessed
+        jobs = plan_jobs(args.inputs, args.output, args.files_from)
+        report = anonymize_jobs(pipeline, jobs, options)
+        if args.json:
+            _write_json(args.json, report.detections)
+    total = len(jobs)
+    print(f"faceanon: {report.done}/{total} file(s) done, {report.faces} face(s), {len(report.errors)} error(s)",
+          file=sys.stderr)
+    return 0 if report.ok and total else 1

@@ -1,0 +1,110 @@
+"""The detector interface and the shared machinery: score threshold, NMS, image pyramid."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from ..registry import Param, Registry
+from ..types import Face
+
+DETECTORS: Registry["Detector"] = Registry("detector")
+
+
+class Detector:
+    """Finds faces in an RGB uint8 image and returns them as :class:`Face` objects.
+
+    Subclasses implement :meth:`_detect_once` for one image at its given size; this class adds
+    a two-level pyramid for small faces: an image larger than ``max_side`` is searched whole
+    at reduced size (large faces) *and* in overlapping tiles at full resolution (small faces);
+    ``upscale`` > 1 adds a pass on tiles enlarged by that factor. Results are merged by NMS.
+    """
+
+    name = "base"
+    params: dict[str, Param] = {}
+    tile = 1024
+
+    def __init__(self, threshold: float, upscale: float = 1.0, max_side: int = 2048) -> None:
+        self.threshold = threshold
+        self.upscale = upscale
+        self.max_side = max_side
+
+    def __call__(self, image: np.ndarray) -> list[Face]:
+        return self.detect(image)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError("detectors take an RGB uint8 image of shape (H, W, 3)")
+        h, w = image.shape[:2]
+        faces: list[Face] = []
+        # Pass 1: the whole image, shrunk only if it is huge.
+        s = min(1.0, self.max_side / max(h, w))
+        small = image if s == 1.0 else cv2.resize(image, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+        faces += [f.transformed(1 / s) for f in self._detect_once(small)]
+        # Pass 2: full-resolution tiles of a shrunk image; up-scaled tiles on request.
+        if s < 1.0:
+            faces += self._detect_tiled(image, 1.0)
+        if self.upscale > 1.0:
+            faces += self._detect_tiled(image, self.upscale)
+        faces = [f for f in faces if f.score >= self.threshold]
+        for f in faces:
+            f.detector = self.name
+        return nms(faces, 0.4)
+
+    def _detect_tiled(self, image: np.ndarray, scale: float) -> list[Face]:
+        h, w = image.shape[:2]
+        src_tile = int(self.tile / scale)
+        overlap = src_tile // 4
+        step = max(1, src_tile - overlap)
+        out: list[Face] = []
+        for y0 in range(0, max(1, h - overlap), step):
+            for x0 in range(0, max(1, w - overlap), step):
+                crop = image[y0 : y0 + src_tile, x0 : x0 + src_tile]
+                ch, cw = crop.shape[:2]
+                if ch < 8 or cw < 8:
+                    continue
+                big = cv2.resize(crop, (round(cw * scale), round(ch * scale)), interpolation=cv2.INTER_LINEAR)
+                for f in self._detect_once(big):
+                    f = f.transformed(1 / scale).shifted(-x0, -y0)
+                    # Faces cut by a tile edge are found whole by the neighbouring tile or pass 1.
+                    out.append(f)
+        return out
+
+    def _detect_once(self, image: np.ndarray) -> list[Face]:
+        raise NotImplementedError
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between boxes ``a`` (N,4) and ``b`` (M,4)."""
+    a = np.asarray(a, np.float32).reshape(-1, 4)
+    b = np.asarray(b, np.float32).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def nms_indices(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
+    order = list(np.argsort(-np.asarray(scores)))
+    keep: list[int] = []
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        if order:
+            ious = box_iou(boxes[i], boxes[order])[0]
+            order = [j for j, o in zip(order, ious) if o < iou]
+    return keep
+
+
+def nms(faces: Iterable[Face], iou: float) -> list[Face]:
+    faces = list(faces)
+    if not faces:
+        return []
+    keep = nms_indices(np.stack([f.box for f in faces]), np.array([f.score for f in faces]), iou)
+    return [faces[i] for i in keep]

@@ -1,0 +1,1 @@
+"""Evaluate stage: reads what the pipeline produced and scores it."""

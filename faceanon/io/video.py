@@ -1,0 +1,166 @@
+"""Video files, frame by frame with PyAV (FFmpeg): same frame timing, optional audio copy."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..errors import InputError
+from .atomic import atomic_path
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".avi", ".mkv"}
+# Encoder per container: H.264 where the container takes it, MPEG-4 Part 2 for AVI.
+_ENCODERS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "mpeg4"}
+
+
+@dataclass
+class VideoInfo:
+    fps: float
+    frames: int | None
+    width: int
+    height: int
+    has_audio: bool
+
+
+def _open(path: Path):
+    import av
+
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise InputError(path, f"unsupported file type {path.suffix!r}")
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except Exception as e:  # PyAV raises many FFmpeg error types
+        raise InputError(path, f"cannot open video ({_reason(e)})") from None
+    if not container.streams.video:
+        container.close()
+        raise InputError(path, "no video stream")
+    return container
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text.split(": '")[0]
+
+
+def probe(path: Path) -> VideoInfo:
+    container = _open(path)
+    try:
+        v = container.streams.video[0]
+        fps = float(v.average_rate or v.guessed_rate or 25)
+        return VideoInfo(fps=fps, frames=v.frames or None, width=v.codec_context.width,
+                         height=v.codec_context.height, has_audio=bool(container.streams.audio))
+    finally:
+        container.close()
+
+
+def read_frames(path: Path) -> Iterator[np.ndarray]:
+    """RGB frames of the first video stream."""
+    container = _open(path)
+    try:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+    except InputError:
+        raise
+    except Exception as e:
+        raise InputError(path, f"broken video ({_reason(e)})") from None
+    finally:
+        container.close()
+
+
+def transcode(src: Path, dst: Path, process: Callable[[np.ndarray, int], np.ndarray], keep_audio: bool = False,
+              progress: Callable[[int], None] | None = None, crf: int = 18) -> list[str]:
+    """Decode ``src``, pass each RGB frame (and its index) through ``process`` and encode the
+    results to ``dst`` atomically with the original frame timestamps. Returns warnings."""
+    import av
+
+    warnings: list[str] = []
+    src, dst = Path(src), Path(dst)
+    container = _open(src)
+    try:
+        vin = container.streams.video[0]
+        ain = container.streams.audio[0] if (keep_audio and container.streams.audio) else None
+        if keep_audio and ain is None:
+            warnings.append(f"{src}: --keep-audio: the video has no audio stream")
+        rate = vin.average_rate or vin.guessed_rate or 25
+        with atomic_path(dst) as tmp:
+            out = av.open(str(tmp), mode="w", format={".mkv": "matroska", ".mov": "mov", ".avi": "avi"}.get(dst.suffix.lower(), "mp4"))
+            try:
+                vout = out.add_stream(_ENCODERS[dst.suffix.lower()], rate=rate)
+                w, h = vin.codec_context.width, vin.codec_context.height
+                # 4:2:0 chroma needs even sides; pad by one replicated pixel where needed.
+                vout.width, vout.height = w + (w % 2), h + (h % 2)
+                vout.pix_fmt = "yuv420p"
+                vout.time_base = vin.time_base
+                if vout.codec_context.name == "libx264":
+                    vout.options = {"crf": str(crf), "preset": "medium"}
+                else:
+                    vout.bit_rate = max(2_000_000, w * h * 8)
+                aout = None
+                if ain is not None:
+                    try:
+                        aout = out.add_stream_from_template(ain)
+                    except Exception as e:
+                        warnings.append(f"{src}: audio not copied ({_reason(e)})")
+                streams = [vin] + ([ain] if aout is not None else [])
+                index = 0
+                for packet in container.demux(*streams):
+                    if packet.stream is ain:
+                        if packet.dts is None:
+                            continue
+                        packet.stream = aout
+                        out.mux(packet)
+                        continue
+                    for frame in packet.decode():
+                        rgb = process(frame.to_ndarray(format="rgb24"), index)
+                        if rgb.shape[:2] != (vout.height, vout.width):
+                            rgb = np.pad(rgb, ((0, vout.height - rgb.shape[0]), (0, vout.width - rgb.shape[1]), (0, 0)), mode="edge")
+                        new = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                        new.pts, new.time_base = frame.pts, frame.time_base
+                        for p in vout.encode(new):
+                            out.mux(p)
+                        index += 1
+                        if progress:
+                            progress(index)
+                for p in vout.encode(None):
+                    out.mux(p)
+            finally:
+                out.close()
+            if index == 0:
+                raise InputError(src, "video has no decodable frames")
+    except InputError:
+        raise
+    except Exception as e:
+        if type(e).__module__.startswith("av"):
+            raise InputError(src, f"broken video ({_reason(e)})") from None
+        raise
+    finally:
+        container.close()
+    return warnings
+
+
+def write_frames(dst: Path, frames: list[np.ndarray], fps: float = 25.0) -> None:
+    """Encode RGB frames to a new video (used for tests and demos)."""
+    import av
+    from fractions import Fraction
+
+    dst = Path(dst)
+    with atomic_path(dst) as tmp:
+        out = av.open(str(tmp), mode="w", format={".mkv": "matroska", ".mov": "mov", ".avi": "avi"}.get(dst.suffix.lower(), "mp4"))
+        try:
+            s = out.add_stream(_ENCODERS[dst.suffix.lower()], rate=Fraction(fps).limit_denominator(1001))
+            s.height, s.width = frames[0].shape[:2]
+            s.pix_fmt = "yuv420p"
+            for f in frames:
+                for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                    out.mux(p)
+            for p in s.encode(None):
+                out.mux(p)
+        finally:
+            out.close()

@@ -1,0 +1,121 @@
+"""read -> detect -> landmarks/align -> anonymize -> compose -> write, for one image at a time.
+
+:class:`Pipeline` holds the chosen detector and anonymizer and transforms RGB arrays; the
+file handling (reading, writing, folders, video) lives in :mod:`faceanon.io` and
+:mod:`faceanon.runner`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .align import Landmarker
+from .anonymize import REGION_SHAPES, create_anonymizer, region_mask
+from .anonymize.region import region_bounds
+from .compose import blend, feathered_alpha
+from .detect import DEFAULT_DETECTOR, create_detector
+from .errors import UsageError
+from .types import Face
+
+
+@dataclass
+class PipelineConfig:
+    method: str = "blur"
+    params: dict = field(default_factory=dict)
+    detector: str = DEFAULT_DETECTOR
+    detector_params: dict = field(default_factory=dict)
+    region: str = "ellipse"
+    mask_scale: float = 1.3
+    feather: float = 0.08  # feather width as a fraction of the face's larger side
+    seed: int = 0
+
+
+class Pipeline:
+    def __init__(self, config: PipelineConfig | None = None, **kwargs) -> None:
+        config = config or PipelineConfig(**kwargs)
+        if config.region not in REGION_SHAPES:
+            raise UsageError(f"unknown region shape {config.region!r}; choose from: {', '.join(REGION_SHAPES)}")
+        if not config.mask_scale > 0:
+            raise UsageError("--mask-scale must be positive")
+        self.config = config
+        self.anonymizer = create_anonymizer(config.method, **config.params)
+        self._detector = None
+        self._landmarker = None
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            self._detector = create_detector(self.config.detector, **self.config.detector_params)
+        return self._detector
+
+    @property
+    def needs_landmarks68(self) -> bool:
+        return self.anonymizer.needs_landmarks68 or self.config.region == "hull"
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        faces = self.detector(image)
+        if self.needs_landmarks68:
+            self.add_landmarks(image, faces)
+        return faces
+
+    def add_landmarks(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        if self._landmarker is None:
+            self._landmarker = Landmarker(68)
+        todo = [f for f in faces if f.landmarks68 is None]
+        self._landmarker(image, todo)
+        return faces
+
+    def anonymize(self, image: np.ndarray, faces: list[Face] | None = None, seed: int | None = None) -> tuple[np.ndarray, list[Face]]:
+        """The image with every face anonymized, and the faces used. ``image`` is RGB uint8 and
+        is not modified."""
+        image = as_rgb(image)
+        if faces is None:
+            faces = self.detect(image)
+        elif self.needs_landmarks68:
+            self.add_landmarks(image, faces)
+        seed = self.config.seed if seed is None else seed
+        out = image.copy()
+        for index, face in enumerate(faces):
+            # The same track (video) or index (image) gets the same randomness for one seed.
+            key = face.track_id if face.track_id is not None else index
+            rng = np.random.default_rng([seed & 0xFFFFFFFF, key & 0xFFFFFFFF])
+            self._anonymize_face_inplace(out, face, rng)
+        return out, faces
+
+    def _anonymize_face_inplace(self, image: np.ndarray, face: Face, rng: np.random.Generator) -> None:
+        h, w = image.shape[:2]
+        cfg = self.config
+        side = max(face.width, face.height, 1.0)
+        feather = cfg.feather * side
+        bx1, by1, bx2, by2 = region_bounds(face, cfg.region, cfg.mask_scale)
+        # Context around the region: filters see real neighbours, the feather has room.
+        pad = feather * 2 + 0.15 * side + 2
+        x0, y0 = int(max(0, np.floor(bx1 - pad))), int(max(0, np.floor(by1 - pad)))
+        x1, y1 = int(min(w, np.ceil(bx2 + pad))), int(min(h, np.ceil(by2 + pad)))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return
+        crop = image[y0:y1, x0:x1].copy()
+        local = face.shifted(x0, y0)
+        result = self.anonymizer.apply(crop, local, rng)
+        if isinstance(result, tuple):
+            pixels, mask = result
+        else:
+            pixels, mask = result, region_mask(local, crop.shape[:2], cfg.region, cfg.mask_scale)
+        image[y0:y1, x0:x1] = blend(crop, pixels, feathered_alpha(mask, feather))
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """Accept greyscale, RGB or RGBA uint8 arrays; return RGB uint8."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise UsageError(f"images must be uint8 arrays, got {image.dtype}")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise UsageError(f"images must be (H, W), (H, W, 3) or (H, W, 4) arrays, got shape {image.shape}")

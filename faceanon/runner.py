@@ -1,0 +1,159 @@
+"""Batch driver: runs the pipeline over planned jobs (images and videos), one file at a time.
+
+Every failure of one file becomes a one-line message and the batch goes on; privacy fails
+closed: a file or frame whose detection failed is never written un-anonymized unless the user
+said ``allow_unprocessed``."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .detect.tracking import IoUTracker
+from .errors import FaceanonError, InputError, ProcessingError
+from .io import Job, read_image, write_image
+from .io import video as video_io
+from .io.images import DEFAULT_MAX_PIXELS
+from .pipeline import Pipeline
+from .types import Face
+
+
+@dataclass
+class RunOptions:
+    quality: int = 95
+    keep_metadata: bool = False
+    keep_audio: bool = False
+    allow_unprocessed: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    progress: bool = True
+
+
+@dataclass
+class RunReport:
+    done: int = 0
+    faces: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    detections: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _progress_bar(total: int | None, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", leave=False, file=sys.stderr)
+
+
+def _detect_or_fail(pipeline: Pipeline, image: np.ndarray, where: str) -> list[Face]:
+    try:
+        return pipeline.detect(image)
+    except FaceanonError:
+        raise
+    except Exception as e:  # a detector crash must not let the frame through
+        raise ProcessingError(f"{where}: face detection failed ({type(e).__name__}: {e})") from None
+
+
+def anonymize_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
+                   on_error: Callable[[str], None] = _say) -> RunReport:
+    report = RunReport()
+    for job in jobs:
+        try:
+            if job.error:
+                raise InputError(job.src, job.error)
+            if job.is_video:
+                _anonymize_video(pipeline, job, options, report)
+            else:
+                _anonymize_image(pipeline, job, options, report)
+            report.done += 1
+        except FaceanonError as e:
+            report.errors.append(str(e))
+            on_error(f"error: {e}")
+    for w in report.warnings:
+        on_error(f"warning: {w}")
+    return report
+
+
+def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> None:
+    picture = read_image(job.src, options.max_pixels)
+    try:
+        faces = _detect_or_fail(pipeline, picture.rgb, str(job.src))
+    except ProcessingError:
+        if not options.allow_unprocessed:
+            raise
+        report.warnings.append(f"{job.src}: detection failed; written unchanged (--allow-unprocessed)")
+        write_image(job.dst, picture, quality=options.quality, keep_metadata=options.keep_metadata)
+        return
+    try:
+        out, faces = pipeline.anonymize(picture.rgb, faces)
+    except FaceanonError:
+        raise
+    except Exception as e:
+        raise ProcessingError(f"{job.src}: anonymization failed ({type(e).__name__}: {e}); nothing written") from None
+    report.faces += len(faces)
+    report.detections[job.rel] = [f.to_list() for f in faces]
+    write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata)
+
+
+def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> None:
+    info = video_io.probe(job.src)
+    tracker = IoUTracker()
+    failed: list[int] = []
+    bar = _progress_bar(info.frames, job.rel, options.progress)
+
+    def process(frame: np.ndarray, index: int) -> np.ndarray:
+        try:
+            faces = tracker.update(_detect_or_fail(pipeline, frame, f"{job.src} frame {index}"))
+            out, faces = pipeline.anonymize(frame, faces)
+            report.faces += len(faces)
+            return out
+        except Exception:
+            failed.append(index)
+            # Fail closed: a frame we could not anonymize is blacked out, not passed through.
+            return frame if options.allow_unprocessed else np.zeros_like(frame)
+
+    def tick(n: int) -> None:
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        report.warnings += video_io.transcode(job.src, job.dst, process, keep_audio=options.keep_audio, progress=tick)
+    finally:
+        if bar is not None:
+            bar.close()
+    if failed:
+        fate = "left unchanged (--allow-unprocessed)" if options.allow_unprocessed else "blacked out"
+        raise ProcessingError(f"{job.src}: {len(failed)} frame(s) could not be processed and were {fate} "
+                              f"(first: frame {failed[0]})")
+
+
+def detect_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
+                on_error: Callable[[str], None] = _say) -> RunReport:
+    report = RunReport()
+    for job in jobs:
+        try:
+            if job.is_video:
+                for index, frame in enumerate(video_io.read_frames(job.src)):
+                    faces = _detect_or_fail(pipeline, frame, f"{job.src} frame {index}")
+                    report.detections[f"{job.rel}#frame={index}"] = [f.to_list() for f in faces]
+            else:
+                picture = read_image(job.src, options.max_pixels)
+                faces = _detect_or_fail(pipeline, picture.rgb, str(job.src))
+                report.detections[job.rel] = [f.to_list() for f in faces]
+                report.faces += len(faces)
+            report.done += 1
+        except FaceanonError as e:
+            report.errors.append(str(e))
+            on_error(f"error: {e}")
+    return report

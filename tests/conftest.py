@@ -1,0 +1,44 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACEANON_SHARED", REPO.parent / "shared")) / "data"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} not available (../shared is absent)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lfw_dir() -> Path:
+    return need(SHARED / "lfw" / "images")
+
+
+@pytest.fixture(scope="session")
+def lfw_face(lfw_dir) -> np.ndarray:
+    """A greyscale LFW image as RGB (one frontal face in the middle)."""
+    path = lfw_dir / "Abel_Pacheco" / "Abel_Pacheco_0001.jpg"
+    return np.asarray(Image.open(need(path)).convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def celeba_face() -> np.ndarray:
+    root = need(SHARED / "celeba_faces" / "images")
+    first = sorted(p for p in root.rglob("*.jpg"))[0]
+    return np.asarray(Image.open(first).convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def city() -> np.ndarray:
+    return np.asarray(Image.open(REPO / "samples" / "city.jpg").convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def wider_dir() -> Path:
+    return need(SHARED / "wider_face_val_subset")
