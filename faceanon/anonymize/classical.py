@@ -113,11 +113,11 @@ class EdgeMap(Anonymizer):
 class SuperPixel(Anonymizer):
     summary = "SLIC super-pixels filled with their mean colour"
     params = {
-        "segments": Param(int, 60, "approximate number of SLIC segments in the face crop"),
-        "compactness": Param(float, 10.0, "SLIC compactness (higher = squarer segments)"),
+        "segments": Param(int, 16, "approximate number of SLIC segments over the face box"),
+        "compactness": Param(float, 20.0, "SLIC compactness (higher = squarer segments)"),
     }
 
-    def __init__(self, segments: int = 60, compactness: float = 10.0) -> None:
+    def __init__(self, segments: int = 16, compactness: float = 20.0) -> None:
         self.segments, self.compactness = segments, compactness
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray:
