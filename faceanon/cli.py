@@ -66,6 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
     dd = sub.add_parser("detectors", help="list the face detectors and their parameters")
     dd.add_argument("--json", action="store_true")
 
+    ev = sub.add_parser("evaluate", help="measure privacy, utility, realism and speed of a method")
+    ev.add_argument("protocol", choices=["lfw", "celeba", "all", "wider"],
+                    help="lfw/celeba: verification protocol on that pair list; all: every method on both; "
+                         "wider: detection coverage on the WIDER subset")
+    ev.add_argument("--method", default="blur")
+    ev.add_argument("--param", action="append", metavar="KEY=VALUE")
+    ev.add_argument("--detector", default=DEFAULT_DETECTOR)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--limit", type=int, help="use this many same-identity pairs, spread over the folds")
+    ev.add_argument("--images", help="image folder <identity>/<file>.jpg (default: the shared dataset)")
+    ev.add_argument("--pairs", help="pairs file (LFW pairs.txt format or 'a b 1|0' lines)")
+    ev.add_argument("--report", default="report", help="output folder (default report/)")
+    ev.add_argument("--curve-pairs", type=int, default=60, help="pairs per point of the controllability curve (0 = off)")
+    ev.add_argument("--readme", default="README.md", help="README whose results table `all` refreshes ('' = none)")
+    ev.add_argument("--methods", help="with `all`: comma-separated subset of methods")
+    ev.add_argument("-q", "--quiet", action="store_true")
+
     demo = sub.add_parser("demo", help="anonymize an image with several methods into a before/after sheet")
     demo.add_argument("image", nargs="?", default="samples/city.jpg")
     demo.add_argument("-o", "--output", default="demo")
@@ -88,6 +105,30 @@ def _print_listing(entries: dict, as_json: bool) -> None:
         print(f"{name}: {info['summary']}")
         for key, p in info["params"].items():
             print(f"    {key} ({p['type']}, default {p['default']!r}): {p['help']}")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import run as ev
+
+    progress = not args.quiet and sys.stderr.isatty()
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.protocol == "wider":
+        from .evaluate.coverage import evaluate_wider
+
+        print(json.dumps(evaluate_wider(args.detector, args.images)))
+        return 0
+    if args.protocol == "all":
+        methods = [m for m in args.methods.split(",") if m] if args.methods else None
+        ev.evaluate_all(args.limit, Path(args.report), Path(args.readme) if args.readme else None, methods=methods,
+                        progress=progress)
+        return 0
+    config = PipelineConfig(method=args.method, params=_key_values(args.param, "--param"), detector=args.detector,
+                            seed=args.seed)
+    result = ev.evaluate_method(args.protocol, config, args.limit, Path(args.report), args.images, args.pairs,
+                                args.curve_pairs, progress)
+    ev.print_line(result)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +156,8 @@ def _run(args: argparse.Namespace) -> int:
         run_demo(Path(args.image), Path(args.output), [m for m in args.methods.split(",") if m])
         return 0
 
+    if args.command == "evaluate":
+        return _evaluate(args)
     detector_params = _key_values(args.detector_param, "--detector-param")
     options = RunOptions(max_pixels=args.max_pixels, progress=not args.quiet and sys.stderr.isatty())
     if args.command == "detect":

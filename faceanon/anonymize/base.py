@@ -23,6 +23,8 @@ class Anonymizer:
     # Set by methods that need dlib's 68 landmarks on every face (the pipeline adds them).
     needs_landmarks68 = False
     summary = ""
+    # (parameter, values from weak to strong) swept by the controllability curve; None = no knob.
+    strength: tuple[str, list] | None = None
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError

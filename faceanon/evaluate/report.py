@@ -1,0 +1,94 @@
+"""The evaluation's outputs under report/: JSON per run, sample sheet, controllability curve,
+and the privacy-vs-utility scatter of every run so far."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..io.atomic import atomic_path
+from ..viz import grid, label, save_png
+
+
+def run_name(method: str, params: dict) -> str:
+    if not params:
+        return method
+    return method + "_" + "_".join(f"{k}-{str(v).replace(',', '.')}" for k, v in sorted(params.items()))
+
+
+def write_json(path: Path, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=1, default=float))
+
+
+def sample_sheet(path: Path, samples: list, title: str) -> None:
+    """Original and anonymized face crops side by side, with SFace similarity."""
+    tiles = []
+    for rel, original, anon, face, sim in samples:
+        x1, y1, x2, y2 = face.scaled_box(1.8)
+        h, w = original.shape[:2]
+        sl = (slice(max(0, int(y1)), min(h, int(y2))), slice(max(0, int(x1)), min(w, int(x2))))
+        pair = [cv2.resize(np.ascontiguousarray(im[sl]), (160, 160), interpolation=cv2.INTER_AREA) for im in (original, anon)]
+        tiles.append(label(np.concatenate(pair, 1), f"{rel.split('/')[0][:16]} sim {sim:.2f}"))
+    if tiles:
+        save_png(path, label(grid(tiles, 4), title))
+
+
+def curve_plot(path: Path, curve: dict, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = [p["value"] for p in curve["curve"]]
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
+    for rec in ("sface", "dlib"):
+        ax.plot(range(len(values)), [p[f"{rec}_self_similarity"] for p in curve["curve"]], "o-", label=f"{rec} similarity")
+    ax.set_xticks(range(len(values)), [str(v) for v in values])
+    ax.set_xlabel(f"{curve['param']} (weak -> strong)")
+    ax.set_ylabel("cosine similarity to the original")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def scatter_plot(report_dir: Path, dataset: str) -> Path | None:
+    """TPR (privacy, lower is better) against SSIM and YuNet detection rate (utility) for
+    every run of ``dataset`` in the report folder."""
+    runs = []
+    for p in sorted((report_dir / dataset).glob("*.json")):
+        data = json.loads(p.read_text())
+        if "summary" in data:
+            runs.append((data["run"], data["summary"]))
+    if not runs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for ax, key, xlabel in [(axes[0], "ssim", "whole-image SSIM"), (axes[1], "detection_yunet", "YuNet detection rate")]:
+        for name, s in runs:
+            for rec, marker in (("sface", "o"), ("dlib", "s")):
+                ax.scatter(s[key], s[f"tpr_{rec}"], marker=marker, c="C0" if rec == "sface" else "C1")
+            ax.annotate(name, (s[key], s["tpr_sface"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(xlabel + " (utility, higher is better)")
+        ax.set_ylabel("TPR at FAR 1e-3 (privacy, lower is better)")
+        ax.grid(alpha=0.3)
+    axes[0].scatter([], [], marker="o", c="C0", label="SFace")
+    axes[0].scatter([], [], marker="s", c="C1", label="dlib")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"privacy vs utility on {dataset}")
+    fig.tight_layout()
+    out = report_dir / f"{dataset}_privacy_utility.png"
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return out

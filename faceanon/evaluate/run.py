@@ -1,0 +1,107 @@
+"""Orchestration of `faceanon evaluate`: one method on one dataset, or every method."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from ..anonymize import ANONYMIZERS
+from ..pipeline import Pipeline, PipelineConfig
+from . import report
+from .datasets import load_dataset
+from .protocol import Evaluator
+from .readme import replace_section
+
+DATASETS = ("lfw", "celeba")
+
+
+@lru_cache(maxsize=4)
+def _evaluator(name: str, images: str | None, pairs: str | None, cache_dir: str, progress: bool) -> Evaluator:
+    return Evaluator(load_dataset(name, images, pairs), Path(cache_dir), progress)
+
+
+def evaluate_method(dataset: str, config: PipelineConfig, limit: int | None = None, report_dir: Path = Path("report"),
+                    images: str | None = None, pairs: str | None = None, curve_pairs: int = 60,
+                    progress: bool = True) -> dict:
+    report_dir = Path(report_dir)
+    ev = _evaluator(dataset, images, pairs, str(report_dir / "cache"), progress)
+    pipeline = Pipeline(config)
+    name = report.run_name(config.method, config.params)
+    t = time.perf_counter()
+    summary, _, samples = ev.run(pipeline, limit)
+    curve = ev.controllability(config, min(curve_pairs, limit or curve_pairs)) if curve_pairs > 0 else None
+    result = {"run": name, "method": config.method, "params": config.params, "detector": config.detector,
+              "seed": config.seed, "limit": limit, "summary": summary, "controllability": curve,
+              "wall_seconds": round(time.perf_counter() - t, 1)}
+    out_dir = report_dir / dataset
+    report.write_json(out_dir / f"{name}.json", result)
+    report.sample_sheet(out_dir / f"{name}_samples.png", samples, f"{name} on {dataset}: original | anonymized")
+    if curve:
+        report.curve_plot(out_dir / f"{name}_curve.png", curve, f"{name} on {dataset}")
+    report.scatter_plot(report_dir, dataset)
+    return result
+
+
+def evaluate_all(limit: int | None, report_dir: Path, readme: Path | None, datasets=DATASETS, methods=None,
+                 progress: bool = True) -> list[dict]:
+    results = []
+    for method in methods or ANONYMIZERS.names():
+        for dataset in datasets:
+            r = evaluate_method(dataset, PipelineConfig(method=method), limit, report_dir, progress=progress)
+            print(json.dumps({"run": r["run"], "dataset": dataset, **r["summary"]}), flush=True)
+            results.append(r)
+    if readme is not None:
+        replace_section(readme, "results-table", results_table(report_dir))
+    return results
+
+
+def _fmt(v, digits=3) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def results_table(report_dir: Path) -> str:
+    """The README's results table from every default-parameter run in report/."""
+    rows = {}
+    for dataset in DATASETS:
+        for p in sorted((Path(report_dir) / dataset).glob("*.json")):
+            data = json.loads(p.read_text())
+            if data.get("params"):
+                continue
+            rows.setdefault(data["run"], {})[dataset] = data
+    lines = [
+        "| method | LFW TPR SFace / dlib | CelebA TPR SFace / dlib | LFW rank-1 SFace / dlib | det. YuNet / MTCNN / HOG | "
+        "SSIM (face) | PSNR | FD / real ref. | landmark shift | sharpness | gender kept / age diff | curve monotone |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    originals = None
+    for run, by in sorted(rows.items()):
+        lfw, cel = by.get("lfw", {}).get("summary", {}), by.get("celeba", {}).get("summary", {})
+        if originals is None and lfw:
+            originals = (lfw.get("tpr_sface_original"), lfw.get("tpr_dlib_original"), cel.get("tpr_sface_original"),
+                         cel.get("tpr_dlib_original"), lfw.get("pairs"), cel.get("pairs"))
+        curve = by.get("lfw", {}).get("controllability")
+        mono = "-" if not curve else ("yes" if curve["monotone_sface"] and curve["monotone_dlib"] else "no")
+        s = lfw or cel
+        lines.append(
+            f"| `{run}` | {_fmt(lfw.get('tpr_sface'))} / {_fmt(lfw.get('tpr_dlib'))} | {_fmt(cel.get('tpr_sface'))} / "
+            f"{_fmt(cel.get('tpr_dlib'))} | {_fmt(lfw.get('rank1_sface'))} / {_fmt(lfw.get('rank1_dlib'))} | "
+            f"{_fmt(s.get('detection_yunet'), 2)} / {_fmt(s.get('detection_mtcnn'), 2)} / {_fmt(s.get('detection_dlib-hog'), 2)} | "
+            f"{_fmt(s.get('ssim'))} ({_fmt(s.get('face_ssim'))}) | {_fmt(s.get('psnr'), 1)} | "
+            f"{_fmt(s.get('frechet_sface'), 3)} / {_fmt(s.get('frechet_sface_real_reference'), 3)} | "
+            f"{_fmt(s.get('landmark_shift'))} | {_fmt(s.get('sharpness_ratio'), 2)} | "
+            f"{_fmt(s.get('gender_kept'), 2)} / {_fmt(s.get('age_change'), 1)} | {mono} |")
+    if originals:
+        lines.append(
+            f"\nUnanonymized originals: LFW TPR SFace {_fmt(originals[0])} / dlib {_fmt(originals[1])} "
+            f"({originals[4]} pairs), CelebA TPR SFace {_fmt(originals[2])} / dlib {_fmt(originals[3])} ({originals[5]} pairs).")
+    lines.append("\nColumns other than CelebA TPR are from LFW when it was run. Regenerate with `faceanon evaluate all`.")
+    return "\n".join(lines)
+
+
+def print_line(result: dict) -> None:
+    print(json.dumps({"run": result["run"], **result["summary"],
+                      "controllability": result["controllability"]}), file=sys.stdout, flush=True)
