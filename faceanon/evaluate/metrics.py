@@ -58,7 +58,7 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     mu_x, mu_y = x.mean(0), y.mean(0)
     sx, sy = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    covmean, _ = linalg.sqrtm(sx @ sy, disp=False)
+    covmean = linalg.sqrtm(sx @ sy)
     if not np.isfinite(covmean).all():
         eps = np.eye(len(sx)) * 1e-6
         covmean = linalg.sqrtm((sx + eps) @ (sy + eps))

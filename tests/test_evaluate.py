@@ -1,0 +1,139 @@
+"""Evaluation metrics on tiny known cases, and the protocol end to end on a mini dataset."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import faceanon
+from faceanon.cli import main
+from faceanon.evaluate import metrics
+from faceanon.evaluate.datasets import read_pairs
+from faceanon.models.recognizers import recognizer
+
+
+def test_far_threshold_is_what_it_claims():
+    rng = np.random.default_rng(0)
+    impostors = rng.normal(0, 1, 1_000_000)
+    t = metrics.far_threshold(impostors, 1e-3)
+    far = metrics.accept_rate(impostors, t)
+    assert 0.0009 <= far <= 0.001
+    assert t == pytest.approx(3.09, abs=0.03)  # the normal quantile at 1 - 1e-3
+    # genuine scores well above it are all accepted, ones below are not
+    assert metrics.accept_rate(np.full(10, t + 0.01), t) == 1.0
+    assert metrics.accept_rate(np.full(10, t), t) == 0.0
+    # small sets: never more than floor(n * far) impostors above the threshold
+    small = rng.normal(0, 1, 2500)
+    assert (small > metrics.far_threshold(small, 1e-3)).sum() <= 2
+
+
+def test_identical_images_give_ssim_one_and_full_tpr(lfw_face):
+    assert metrics.ssim(lfw_face, lfw_face) == pytest.approx(1.0)
+    assert metrics.psnr(lfw_face, lfw_face) == float("inf")
+    face = faceanon.detect(lfw_face)[0]
+    for name in ("sface", "dlib"):
+        e = recognizer(name).embed(lfw_face, face)
+        sims = np.array([e @ recognizer(name).embed(lfw_face.copy(), face) for _ in range(3)])
+        assert metrics.accept_rate(sims, 0.9) == 1.0
+
+
+def test_recognizers_tell_people_apart(lfw_dir):
+    from PIL import Image
+
+    def load(rel):
+        return np.asarray(Image.open(lfw_dir / rel).convert("RGB"))
+
+    a, b = load("Abel_Pacheco/Abel_Pacheco_0001.jpg"), load("Abel_Pacheco/Abel_Pacheco_0002.jpg")
+    c = load("Aaron_Sorkin/Aaron_Sorkin_0001.jpg")
+    fa, fb, fc = (faceanon.detect(x)[0] for x in (a, b, c))
+    for name in ("sface", "dlib"):
+        rec = recognizer(name)
+        same = rec.embed(a, fa) @ rec.embed(b, fb)
+        diff = rec.embed(a, fa) @ rec.embed(c, fc)
+        assert same > diff + 0.05, name  # dlib's cosines are compressed near 1
+
+
+def test_masked_face_is_not_detected(lfw_face):
+    face = faceanon.detect(lfw_face)[0]
+    masked = faceanon.anonymize(lfw_face, method="mask", faces=[face])
+    from faceanon.detect import create_detector
+
+    for name in ("yunet", "mtcnn", "dlib-hog"):
+        det = create_detector(name)
+        assert metrics.detected_at(det(lfw_face), face.box), name
+        assert not metrics.detected_at(det(masked), face.box), name
+
+
+def test_identity_ranks():
+    gallery = np.array([[1, 0], [0.8, 0.6], [0, 1], [0.6, 0.8]], np.float32)
+    ids = np.array(["ann", "bob", "cat", "cat"])
+    probe = np.array([0.6, 0.8], np.float32)  # equal to one of cat's images
+    assert metrics.identity_ranks(probe, gallery, ids, "cat") == (1, pytest.approx(0.96))
+    assert metrics.identity_ranks(probe, gallery, ids, "ann")[0] == 3
+
+
+def test_frechet_distance():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 4))
+    y = rng.normal(size=(4000, 4))
+    assert metrics.frechet_distance(x, y) < 0.02
+    assert metrics.frechet_distance(x, y + [2, 0, 0, 0]) == pytest.approx(4.0, abs=0.1)
+    assert metrics.frechet_distance(x, 3 * y) == pytest.approx(4 * 4.0, rel=0.05)  # Tr(1 + 9 - 2*3) per dim
+
+
+def test_monotonicity():
+    assert metrics.is_monotone_decreasing([0.9, 0.7, 0.7, 0.2])
+    assert not metrics.is_monotone_decreasing([0.9, 0.5, 0.7])
+    assert metrics.spearman([1, 2, 3, 4], [0.9, 0.7, 0.5, 0.1]) == pytest.approx(-1.0)
+
+
+def test_read_pairs_formats(tmp_path):
+    lfw = tmp_path / "pairs.txt"
+    lfw.write_text("1\t2\nAnn\t1\t2\nAnn\t1\tBob\t3\n")
+    assert read_pairs(lfw) == [("Ann/Ann_0001.jpg", "Ann/Ann_0002.jpg", True), ("Ann/Ann_0001.jpg", "Bob/Bob_0003.jpg", False)]
+    tab = tmp_path / "p2.txt"
+    tab.write_text("x/1.jpg\tx/2.jpg\t1\nx/1.jpg\ty/1.jpg\t0\n")
+    assert read_pairs(tab) == [("x/1.jpg", "x/2.jpg", True), ("x/1.jpg", "y/1.jpg", False)]
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory, lfw_dir):
+    """8 LFW people x 3 images, 16 same-identity pairs."""
+    root = tmp_path_factory.mktemp("mini")
+    people = [p for p in sorted(lfw_dir.iterdir()) if len(list(p.iterdir())) >= 3][:8]
+    lines = []
+    for p in people:
+        files = sorted(p.iterdir())[:3]
+        (root / "images" / p.name).mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, root / "images" / p.name / f.name)
+        lines += [f"{p.name}/{files[0].name}\t{p.name}/{files[1].name}\t1", f"{p.name}/{files[1].name}\t{p.name}/{files[2].name}\t1"]
+    (root / "pairs.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_evaluate_end_to_end(mini, capsys):
+    report = mini / "report"
+    code = main(["evaluate", "lfw", "--images", str(mini / "images"), "--pairs", str(mini / "pairs.txt"),
+                 "--report", str(report), "--method", "mask", "--curve-pairs", "0", "-q"])
+    assert code == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["pairs"] == 16 and line["tpr_sface_original"] == 1.0
+    assert line["detection_yunet"] == 0.0  # masked faces are not found
+    assert line["tpr_sface"] < 0.2 and line["ssim"] < 0.95
+    saved = json.loads((report / "lfw" / "mask.json").read_text())
+    assert saved["summary"]["tpr_dlib"] == line["tpr_dlib"]
+    assert (report / "lfw" / "mask_samples.png").stat().st_size > 1000
+    assert (report / "lfw_privacy_utility.png").exists()
+
+
+def test_controllability_curve_of_blur(mini, capsys):
+    report = mini / "report"
+    code = main(["evaluate", "lfw", "--images", str(mini / "images"), "--pairs", str(mini / "pairs.txt"),
+                 "--report", str(report), "--method", "blur", "--limit", "6", "--curve-pairs", "6", "-q"])
+    assert code == 0
+    curve = json.loads((report / "lfw" / "blur.json").read_text())["controllability"]
+    sims = [p["sface_self_similarity"] for p in curve["curve"]]
+    assert curve["param"] == "k" and sims[0] > 0.9 and sims[-1] < 0.5
+    assert curve["monotone_sface"] and curve["spearman_sface"] < -0.9
