@@ -101,3 +101,11 @@ def test_video_frames_fail_closed(clip, tmp_path, capsys, monkeypatch):
     for i, f in enumerate(frames):
         if (i + 1) % 3 == 0:
             assert f.mean() < 5, f"failed frame {i} was not blacked out"
+
+
+@pytest.mark.parametrize("ext", [".avi", ".mkv", ".mov"])
+def test_other_containers(clip, tmp_path, ext):
+    out = tmp_path / f"clip{ext}"
+    assert main(["anonymize", str(clip), "-o", str(out), "--method", "pixelate", "--quiet"]) == 0
+    assert len(list(read_frames(out))) == N_FRAMES
+    assert abs(probe(out).fps - FPS) < 0.01

@@ -13,6 +13,8 @@ from .atomic import atomic_path
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".avi", ".mkv"}
 # Encoder per container: H.264 where the container takes it, MPEG-4 Part 2 for AVI.
 _ENCODERS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "mpeg4"}
+# The temporary file's name does not tell FFmpeg the container, so it is named explicitly.
+_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 
 
 @dataclass
@@ -90,14 +92,16 @@ def transcode(src: Path, dst: Path, process: Callable[[np.ndarray, int], np.ndar
             warnings.append(f"{src}: --keep-audio: the video has no audio stream")
         rate = vin.average_rate or vin.guessed_rate or 25
         with atomic_path(dst) as tmp:
-            out = av.open(str(tmp), mode="w", format={".mkv": "matroska", ".mov": "mov", ".avi": "avi"}.get(dst.suffix.lower(), "mp4"))
+            out = av.open(str(tmp), mode="w", format=_FORMATS[dst.suffix.lower()])
             try:
                 vout = out.add_stream(_ENCODERS[dst.suffix.lower()], rate=rate)
                 w, h = vin.codec_context.width, vin.codec_context.height
                 # 4:2:0 chroma needs even sides; pad by one replicated pixel where needed.
                 vout.width, vout.height = w + (w % 2), h + (h % 2)
                 vout.pix_fmt = "yuv420p"
-                vout.time_base = vin.time_base
+                # AVI stores one tick per frame; elsewhere the source timestamps are kept (VFR too).
+                frame_ticks = dst.suffix.lower() == ".avi"
+                vout.time_base = 1 / rate if frame_ticks else vin.time_base
                 if vout.codec_context.name == "libx264":
                     vout.options = {"crf": str(crf), "preset": "medium"}
                 else:
@@ -122,7 +126,10 @@ def transcode(src: Path, dst: Path, process: Callable[[np.ndarray, int], np.ndar
                         if rgb.shape[:2] != (vout.height, vout.width):
                             rgb = np.pad(rgb, ((0, vout.height - rgb.shape[0]), (0, vout.width - rgb.shape[1]), (0, 0)), mode="edge")
                         new = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-                        new.pts, new.time_base = frame.pts, frame.time_base
+                        if frame_ticks:
+                            new.pts, new.time_base = index, vout.time_base
+                        else:
+                            new.pts, new.time_base = frame.pts, frame.time_base
                         for p in vout.encode(new):
                             out.mux(p)
                         index += 1
@@ -152,7 +159,7 @@ def write_frames(dst: Path, frames: list[np.ndarray], fps: float = 25.0) -> None
 
     dst = Path(dst)
     with atomic_path(dst) as tmp:
-        out = av.open(str(tmp), mode="w", format={".mkv": "matroska", ".mov": "mov", ".avi": "avi"}.get(dst.suffix.lower(), "mp4"))
+        out = av.open(str(tmp), mode="w", format=_FORMATS[dst.suffix.lower()])
         try:
             s = out.add_stream(_ENCODERS[dst.suffix.lower()], rate=Fraction(fps).limit_denominator(1001))
             s.height, s.width = frames[0].shape[:2]
