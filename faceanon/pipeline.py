@@ -75,6 +75,7 @@ class Pipeline:
         elif self.needs_landmarks68:
             self.add_landmarks(image, faces)
         seed = self.config.seed if seed is None else seed
+        self.anonymizer.seed = seed
         out = image.copy()
         for index, face in enumerate(faces):
             # The same track (video) or index (image) gets the same randomness for one seed.

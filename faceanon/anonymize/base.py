@@ -25,6 +25,9 @@ class Anonymizer:
     summary = ""
     # (parameter, values from weak to strong) swept by the controllability curve; None = no knob.
     strength: tuple[str, list] | None = None
+    # The run's --seed, set by the pipeline: methods whose result must be the same for the same
+    # person across photos derive it from the seed (not from the per-face generator).
+    seed: int = 0
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError

@@ -1,0 +1,116 @@
+"""The fitted face space: encode a face into (identity code, rest), and render an identity
+change back onto the real pixels."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import geometry as geo
+
+MODEL_FILE = Path(__file__).with_name("facespace.npz")
+
+
+@dataclass
+class Encoding:
+    """One face in the face space."""
+
+    points: np.ndarray  # (78, 2) face points in image coordinates
+    to_canon: np.ndarray  # 2x3 similarity image -> canonical frame
+    shape: np.ndarray  # aligned face points, flattened (canonical units)
+    tex_mu: float  # luminance mean / std of the shape-free texture (photometric "rest")
+    tex_sd: float
+    c: np.ndarray  # combined shape+texture parameters
+    identity: np.ndarray  # identity code (whitened by the within-identity scatter)
+
+
+class FaceSpace:
+    def __init__(self, path: Path = MODEL_FILE) -> None:
+        if not Path(path).exists():
+            from ...errors import FaceanonError
+
+            raise FaceanonError(f"face space model {path} is missing; build it with "
+                                "`python -m faceanon.models.facespace.train`")
+        d = np.load(path)
+        self.canon = int(d["canon"])
+        self.tex = int(d["tex"])
+        self.mean_shape = d["mean_shape"]
+        self.triangles = d["triangles"]
+        self.face_triangles = d["face_triangles"]
+        self.tex_mask = d["tex_mask"]
+        self.shape_mean, self.shape_pcs = d["shape_mean"], d["shape_pcs"]
+        self.tex_mean, self.tex_pcs = d["tex_mean"], d["tex_pcs"]
+        self.shape_weight = float(d["shape_weight"])
+        self.c_mean = d["c_mean"]
+        self.id_w, self.id_pattern = d["id_w"], d["id_pattern"]
+        self.id_norm_median = float(d["id_norm_median"])
+        self.n_shape = self.shape_pcs.shape[0]
+        self.tex_pts = self.mean_shape * (self.tex / self.canon)
+        self._tex_ids = geo.triangle_id_map(self.tex_pts, self.face_triangles, (self.tex, self.tex))
+
+    @property
+    def id_dims(self) -> int:
+        return self.id_w.shape[1]
+
+    def encode(self, image: np.ndarray, landmarks68: np.ndarray) -> Encoding:
+        points = geo.face_points(landmarks68)
+        m = geo.similarity_fit(points, self.mean_shape)
+        shape = geo.apply_affine(m, points).reshape(-1)
+        grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        tex, _ = geo.warp(grey, points, self.tex_pts, self.face_triangles, (self.tex, self.tex), ids=self._tex_ids)
+        g = tex[self.tex_mask]
+        mu, sd = float(g.mean()), float(g.std() + 1e-6)
+        b_s = (shape - self.shape_mean) @ self.shape_pcs.T
+        b_t = ((g - mu) / sd - self.tex_mean) @ self.tex_pcs.T
+        c = np.concatenate([b_s * self.shape_weight, b_t])
+        identity = (c - self.c_mean) @ self.id_w
+        return Encoding(points, m, shape, mu, sd, c, identity)
+
+    def deltas(self, enc: Encoding, new_identity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Shape change (78, 2, canonical units) and texture change (tex x tex luminance) that move
+        the identity code to ``new_identity`` and leave the rest as it is: the change is the
+        identity pattern Sw W dy, the smallest change (in the within-identity metric) with that
+        effect on the code."""
+        dc = self.id_pattern @ (np.asarray(new_identity, np.float32) - enc.identity)
+        d_shape = (dc[: self.n_shape] / self.shape_weight) @ self.shape_pcs
+        d_tex = np.zeros((self.tex, self.tex), np.float32)
+        d_tex[self.tex_mask] = (dc[self.n_shape :] @ self.tex_pcs) * enc.tex_sd
+        return d_shape.reshape(-1, 2), d_tex
+
+    def render(self, image: np.ndarray, enc: Encoding, d_shape: np.ndarray, d_tex: np.ndarray,
+               texture_gain: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+        """The image region around the face with the new geometry and texture, its alpha mask and
+        its bounds (x0, y0, x1, y1) in the image."""
+        h, w = image.shape[:2]
+        inv = cv2.invertAffineTransform(enc.to_canon)
+        new_points = geo.apply_affine(inv, enc.shape.reshape(-1, 2) + d_shape)
+        ring = geo.ring_points(enc.points)
+        src = np.concatenate([enc.points, ring])
+        dst = np.concatenate([new_points, ring])
+        x0, y0 = np.floor(np.maximum(dst.min(0) - 2, 0)).astype(int)
+        x1, y1 = np.ceil(np.minimum(dst.max(0) + 2, [w, h])).astype(int)
+        shape = (y1 - y0, x1 - x0)
+        warped, cover = geo.warp(image, src, dst, self.triangles, shape, offset=(x0, y0))
+        # Texture change, drawn at the new geometry and faded out towards the face border.
+        ids = geo.triangle_id_map(new_points, self.face_triangles, shape, offset=(x0, y0))
+        tex_canvas = cv2.resize(d_tex, (self.canon, self.canon), interpolation=cv2.INTER_LINEAR)
+        canon_pts = self.mean_shape
+        # maps from image (new geometry) to the canonical texture frame
+        d_img, face_cover = geo.warp(tex_canvas, canon_pts, new_points, self.face_triangles, shape, offset=(x0, y0), ids=ids)
+        fade = cv2.GaussianBlur(cv2.erode(face_cover, np.ones((5, 5), np.uint8)), (0, 0), max(2.0, shape[0] / 40))
+        delta = (d_img * fade * texture_gain)[..., None]
+        out = np.clip(warped.astype(np.float32) + delta, 0, 255).astype(np.uint8)
+        # Outside the warped disc the region keeps the original pixels, so any feathering the
+        # caller adds around the mask blends like with like.
+        out = np.where(cover[..., None] > 0, out, image[y0:y1, x0:x1])
+        # The ring does not move, so the warp is continuous there; a thin feather hides resampling.
+        alpha = cv2.GaussianBlur(cv2.erode(cover, np.ones((3, 3), np.uint8)), (0, 0), 1.5)
+        return out, alpha, (int(x0), int(y0), int(x1), int(y1))
+
+
+@lru_cache(maxsize=1)
+def face_space() -> FaceSpace:
+    return FaceSpace()
