@@ -1,0 +1,37 @@
+"""Model ports."""
+import numpy as np
+import pytest
+
+import faceanon
+from faceanon.align import align_face
+from faceanon.models.recognizers import recognizer
+
+torch = pytest.importorskip("torch")
+
+
+def test_sface_torch_port_matches_the_onnx_model(lfw_dir):
+    from PIL import Image
+
+    from faceanon.models.sface_torch import build_sface
+
+    net = build_sface()
+    paths = sorted(lfw_dir.glob("*/*_0001.jpg"))[::400][:8]
+    cosines = []
+    for p in paths:
+        img = np.asarray(Image.open(p).convert("RGB"))
+        faces = faceanon.detect(img)
+        if not faces:
+            continue
+        crop, _ = align_face(img, faces[0], 112)
+        with torch.no_grad():
+            e = net(torch.from_numpy(crop.astype(np.float32)).permute(2, 0, 1)[None])[0].numpy()
+        cosines.append(float(e / np.linalg.norm(e) @ recognizer("sface").embed(img, faces[0])))
+    assert len(cosines) >= 6 and min(cosines) >= 0.99
+
+
+def test_sface_torch_port_is_differentiable():
+    from faceanon.models.sface_torch import build_sface
+
+    x = (torch.rand(1, 3, 112, 112) * 255).requires_grad_(True)
+    build_sface()(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
