@@ -79,6 +79,8 @@ def scatter_plot(report_dir: Path, dataset: str) -> Path | None:
             for rec, marker in (("sface", "o"), ("dlib", "s")):
                 ax.scatter(s[key], s[f"tpr_{rec}"], marker=marker, c="C0" if rec == "sface" else "C1")
             ax.annotate(name, (s[key], s["tpr_sface"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(xlabel + " (utility, higher is better)")
         ax.set_ylabel("TPR at FAR 1e-3 (privacy, lower is better)")
         ax.grid(alpha=0.3)
