@@ -45,7 +45,9 @@ class RunReport:
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)  # keeps a running progress bar intact
 
 
 def _progress_bar(total: int | None, desc: str, enabled: bool):
@@ -65,10 +67,19 @@ def _detect_or_fail(pipeline: Pipeline, image: np.ndarray, where: str) -> list[F
         raise ProcessingError(f"{where}: face detection failed ({type(e).__name__}: {e})") from None
 
 
+def _files(jobs: list[Job], options: RunOptions, desc: str):
+    """The jobs, behind a progress bar when there are several and a terminal to show it."""
+    if not options.progress or len(jobs) < 2:
+        return jobs
+    from tqdm import tqdm
+
+    return tqdm(jobs, desc=desc, unit="file", file=sys.stderr, leave=False)
+
+
 def anonymize_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
                    on_error: Callable[[str], None] = _say) -> RunReport:
     report = RunReport()
-    for job in jobs:
+    for job in _files(jobs, options, "anonymize"):
         try:
             if job.error:
                 raise InputError(job.src, job.error)
@@ -141,7 +152,7 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
 def detect_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
                 on_error: Callable[[str], None] = _say) -> RunReport:
     report = RunReport()
-    for job in jobs:
+    for job in _files(jobs, options, "detect"):
         try:
             if job.is_video:
                 for index, frame in enumerate(video_io.read_frames(job.src)):
