@@ -67,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--json", action="store_true")
 
     ev = sub.add_parser("evaluate", help="measure privacy, utility, realism and speed of a method")
-    ev.add_argument("protocol", choices=["lfw", "celeba", "all", "wider"],
+    ev.add_argument("protocol", choices=["lfw", "celeba", "all", "wider", "table"],
                     help="lfw/celeba: verification protocol on that pair list; all: every method on both; "
-                         "wider: detection coverage on the WIDER subset")
+                         "wider: detection coverage on the WIDER subset; table: refresh the README table from report/")
     ev.add_argument("--method", default="blur")
     ev.add_argument("--param", action="append", metavar="KEY=VALUE")
     ev.add_argument("--detector", default=DEFAULT_DETECTOR)
@@ -117,6 +117,16 @@ def _evaluate(args: argparse.Namespace) -> int:
         from .evaluate.coverage import evaluate_wider
 
         print(json.dumps(evaluate_wider(args.detector, args.images)))
+        return 0
+    if args.protocol == "table":
+        from .evaluate.readme import replace_section
+
+        if not replace_section(Path(args.readme), "results-table", ev.results_table(Path(args.report))):
+            raise UsageError(f"{args.readme}: no results-table markers")
+        from .evaluate.report import scatter_plot
+
+        for dataset in ev.DATASETS:
+            scatter_plot(Path(args.report), dataset)
         return 0
     if args.protocol == "all":
         methods = [m for m in args.methods.split(",") if m] if args.methods else None

@@ -73,9 +73,9 @@ def results_table(report_dir: Path) -> str:
                 continue
             rows.setdefault(data["run"], {})[dataset] = data
     lines = [
-        "| method | LFW TPR SFace / dlib | CelebA TPR SFace / dlib | LFW rank-1 SFace / dlib | det. YuNet / MTCNN / HOG | "
+        "| method | pairs LFW / CelebA | LFW TPR SFace / dlib | CelebA TPR SFace / dlib | LFW rank-1 SFace / dlib | det. YuNet / MTCNN / HOG | "
         "SSIM (face) | PSNR | FD / real ref. | landmark shift | sharpness | gender kept / age diff | curve monotone |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     originals = None
     for run, by in sorted(rows.items()):
@@ -87,7 +87,7 @@ def results_table(report_dir: Path) -> str:
         mono = "-" if not curve else ("yes" if curve["monotone_sface"] and curve["monotone_dlib"] else "no")
         s = lfw or cel
         lines.append(
-            f"| `{run}` | {_fmt(lfw.get('tpr_sface'))} / {_fmt(lfw.get('tpr_dlib'))} | {_fmt(cel.get('tpr_sface'))} / "
+            f"| `{run}` | {lfw.get('pairs', '-')} / {cel.get('pairs', '-')} | {_fmt(lfw.get('tpr_sface'))} / {_fmt(lfw.get('tpr_dlib'))} | {_fmt(cel.get('tpr_sface'))} / "
             f"{_fmt(cel.get('tpr_dlib'))} | {_fmt(lfw.get('rank1_sface'))} / {_fmt(lfw.get('rank1_dlib'))} | "
             f"{_fmt(s.get('detection_yunet'), 2)} / {_fmt(s.get('detection_mtcnn'), 2)} / {_fmt(s.get('detection_dlib-hog'), 2)} | "
             f"{_fmt(s.get('ssim'))} ({_fmt(s.get('face_ssim'))}) | {_fmt(s.get('psnr'), 1)} | "
@@ -97,7 +97,7 @@ def results_table(report_dir: Path) -> str:
     if originals:
         lines.append(
             f"\nUnanonymized originals: LFW TPR SFace {_fmt(originals[0])} / dlib {_fmt(originals[1])} "
-            f"({originals[4]} pairs), CelebA TPR SFace {_fmt(originals[2])} / dlib {_fmt(originals[3])} ({originals[5]} pairs).")
+            f"({_fmt(originals[4])} pairs), CelebA TPR SFace {_fmt(originals[2])} / dlib {_fmt(originals[3])} ({_fmt(originals[5])} pairs).")
     lines.append("\nColumns other than CelebA TPR are from LFW when it was run. Regenerate with `faceanon evaluate all`.")
     return "\n".join(lines)
 
