@@ -201,7 +201,7 @@ class Evaluator:
             r, original, anon, e = self.evaluate_pair(pipeline, a, b)
             results.append(r)
             sface_anon.append(e)
-            if len(samples) < 8:
+            if len(samples) < 8 and all(b != seen[0] for seen in samples):
                 samples.append((b, original, anon, self.cache.entries[b].face, r.self_sim["sface"]))
         summary = self.summarize(results, np.stack(sface_anon) if sface_anon else None)
         return summary, results, samples
