@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models.facespace.model import face_space
+from ..models.facespace.model import composite_bank, face_space, render_identity
 from ..registry import Param
 from ..types import Face
 from .base import ANONYMIZERS, Anonymizer
@@ -36,11 +36,11 @@ class CFA(Anonymizer):
     needs_landmarks68 = True
     strength = ("angle", [0, 15, 30, 45, 60, 90, 120, 150, 180])
     params = {
-        "angle": Param(float, 90.0, "angle in degrees between the old and new identity (0 = unchanged)"),
+        "angle": Param(float, 120.0, "angle in degrees between the old and new identity (0 = unchanged)"),
         "radius": Param(float, 1.0, "new identity norm relative to max(own norm, typical norm)"),
     }
 
-    def __init__(self, angle: float = 90.0, radius: float = 1.0) -> None:
+    def __init__(self, angle: float = 120.0, radius: float = 1.0) -> None:
         self.angle, self.radius = angle, radius
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
@@ -51,7 +51,12 @@ class CFA(Anonymizer):
         radius = self.radius * max(own, fs.id_norm_median)
         new = rotate_on_sphere(enc.identity, self.angle, seeded_rotation(self.seed, fs.id_dims), radius)
         d_shape, d_tex = fs.deltas(enc, new)
-        region, alpha, (x0, y0, x1, y1) = fs.render(crop, enc, d_shape, d_tex)
+        # Fine detail (what SFace-like recognizers read) comes from the synthetic identity nearest
+        # to the new code, by an amount that grows with the angle: 1 - cos(angle), capped at 1.
+        bank = composite_bank()
+        amount = float(np.clip(1 - np.cos(np.deg2rad(self.angle)), 0, 1))
+        detail = bank.detail(bank.nearest(new)) if amount > 0 else None
+        region, alpha, (x0, y0, x1, y1) = render_identity(fs, crop, enc, d_shape, d_tex, detail, amount)
         pixels = crop.copy()
         pixels[y0:y1, x0:x1] = region
         mask = np.zeros(crop.shape[:2], np.float32)

@@ -12,6 +12,26 @@ import numpy as np
 from . import geometry as geo
 
 MODEL_FILE = Path(__file__).with_name("facespace.npz")
+BANK_FILE = Path(__file__).with_name("composites.npz")
+DETAIL_SIGMA = 4.0  # band split in the 128 px canonical frame: below = light/skin tone, above = detail
+LIGHT_SIGMA_TEX = 6.0  # in the 64 px texture frame: the identity texture change keeps no band below this
+
+# Landmark groups whose internal layout is expression (eye and mouth opening), not identity.
+_EYES = (list(range(36, 42)), list(range(42, 48)))
+_MOUTH = list(range(48, 68))
+
+
+def keep_expression(d_shape: np.ndarray) -> np.ndarray:
+    """Restrict a shape change (78x2 or flat) so eyes only move rigidly and the mouth only moves
+    and widens: the openings (blinks, smiles, open mouths) stay the person's own."""
+    d = np.asarray(d_shape, np.float32).reshape(-1, 2).copy()
+    for eye in _EYES:
+        d[eye] = d[eye].mean(0)
+    mouth = d[_MOUTH]
+    centre = mouth.mean(0)
+    # horizontal stretch of the mouth (identity: mouth width) is kept, vertical layout is not
+    d[_MOUTH] = centre + np.stack([mouth[:, 0] - centre[0], np.zeros(len(_MOUTH), np.float32)], 1)
+    return d
 
 
 @dataclass
@@ -75,10 +95,13 @@ class FaceSpace:
         identity pattern Sw W dy, the smallest change (in the within-identity metric) with that
         effect on the code."""
         dc = self.id_pattern @ (np.asarray(new_identity, np.float32) - enc.identity)
-        d_shape = (dc[: self.n_shape] / self.shape_weight) @ self.shape_pcs
+        d_shape = keep_expression((dc[: self.n_shape] / self.shape_weight) @ self.shape_pcs)
         d_tex = np.zeros((self.tex, self.tex), np.float32)
         d_tex[self.tex_mask] = (dc[self.n_shape :] @ self.tex_pcs) * enc.tex_sd
-        return d_shape.reshape(-1, 2), d_tex
+        # Only the mid band of the texture change: its lowest frequencies would re-light the face
+        # (pale patches, a bright forehead) and belong to light, not to who it is.
+        d_tex = d_tex - cv2.GaussianBlur(d_tex, (0, 0), LIGHT_SIGMA_TEX)
+        return d_shape, d_tex
 
     def render(self, image: np.ndarray, enc: Encoding, d_shape: np.ndarray, d_tex: np.ndarray,
                texture_gain: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
@@ -96,11 +119,13 @@ class FaceSpace:
         warped, cover = geo.warp(image, src, dst, self.triangles, shape, offset=(x0, y0))
         # Texture change, drawn at the new geometry and faded out towards the face border.
         ids = geo.triangle_id_map(new_points, self.face_triangles, shape, offset=(x0, y0))
-        tex_canvas = cv2.resize(d_tex, (self.canon, self.canon), interpolation=cv2.INTER_LINEAR)
+        tex_canvas = d_tex if d_tex.shape[0] == self.canon else cv2.resize(d_tex, (self.canon, self.canon), interpolation=cv2.INTER_LINEAR)
         canon_pts = self.mean_shape
         # maps from image (new geometry) to the canonical texture frame
         d_img, face_cover = geo.warp(tex_canvas, canon_pts, new_points, self.face_triangles, shape, offset=(x0, y0), ids=ids)
-        fade = cv2.GaussianBlur(cv2.erode(face_cover, np.ones((5, 5), np.uint8)), (0, 0), max(2.0, shape[0] / 40))
+        # Taper the change over ~4% of the face size inside the face border: no visible edge.
+        r = max(2, int(round(shape[0] * 0.025)))
+        fade = cv2.GaussianBlur(cv2.erode(face_cover, np.ones((2 * r + 1, 2 * r + 1), np.uint8)), (0, 0), r)
         delta = (d_img * fade * texture_gain)[..., None]
         out = np.clip(warped.astype(np.float32) + delta, 0, 255).astype(np.uint8)
         # Outside the warped disc the region keeps the original pixels, so any feathering the
@@ -109,6 +134,69 @@ class FaceSpace:
         # The ring does not move, so the warp is continuous there; a thin feather hides resampling.
         alpha = cv2.GaussianBlur(cv2.erode(cover, np.ones((3, 3), np.uint8)), (0, 0), 1.5)
         return out, alpha, (int(x0), int(y0), int(x1), int(y1))
+
+
+class CompositeBank:
+    """Synthetic identities: shape-free detail averaged over >= k people each (see bank.py)."""
+
+    def __init__(self, path: Path = BANK_FILE) -> None:
+        if not Path(path).exists():
+            from ...errors import FaceanonError
+
+            raise FaceanonError(f"composite bank {path} is missing; build it with "
+                                "`python -m faceanon.models.facespace.bank`")
+        d = np.load(path)
+        self.textures = d["textures"].astype(np.float32)
+        self.codes = d["codes"]
+        self.sizes = d["sizes"]
+        self.mask = d["mask"]
+        self.k = int(d["k"])
+        self._detail = None
+
+    def detail(self, index: int) -> np.ndarray:
+        if self._detail is None:
+            self._detail = np.stack([t - cv2.GaussianBlur(t, (0, 0), DETAIL_SIGMA) for t in self.textures])
+        return self._detail[index]
+
+    def nearest(self, code: np.ndarray) -> int:
+        d = np.linalg.norm(self.codes - code, axis=1)
+        return int(np.argmin(d))
+
+
+def _polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(m, np.round(points * 16).astype(np.int32), 1, shift=4)
+    return m.astype(np.float32)
+
+
+def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np.ndarray, d_tex: np.ndarray,
+                    detail: np.ndarray | None, amount: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    """Like FaceSpace.render, plus *detail transfer*: in the shape-free frame the person's own
+    fine detail (above DETAIL_SIGMA) is replaced, by ``amount`` in [0, 1], with ``detail`` (a
+    composite's). Light, skin tone and colour stay the person's (the band below is kept, and the
+    change is a luminance delta); the eye openings and the inner mouth keep their own pixels,
+    so gaze and teeth follow the person's expression."""
+    c = fs.canon
+    if detail is not None and amount > 0:
+        ids = geo.triangle_id_map(fs.mean_shape, fs.face_triangles, (c, c))
+        grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        own, _ = geo.warp(grey, enc.points, fs.mean_shape, fs.face_triangles, (c, c), ids=ids)
+        inside = ids >= 0
+        mu, sd = own[inside].mean(), own[inside].std() + 1e-6
+        own_n = np.where(inside, (own - mu) / sd, 0)
+        own_detail = own_n - cv2.GaussianBlur(own_n, (0, 0), DETAIL_SIGMA)
+        keep = np.zeros((c, c), np.float32)
+        for idx in (range(36, 42), range(42, 48), range(60, 68)):
+            keep = np.maximum(keep, _polygon_mask(fs.mean_shape[list(idx)], (c, c)))
+        keep = cv2.GaussianBlur(cv2.dilate(keep, np.ones((3, 3), np.uint8)), (0, 0), 1.5)
+        transfer = amount * (detail - own_detail) * (1 - keep) * sd
+        d_tex = cv2.resize(d_tex, (c, c), interpolation=cv2.INTER_LINEAR) + transfer
+    return fs.render(image, enc, d_shape, d_tex)
+
+
+@lru_cache(maxsize=1)
+def composite_bank() -> CompositeBank:
+    return CompositeBank()
 
 
 @lru_cache(maxsize=1)
