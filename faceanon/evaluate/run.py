@@ -15,6 +15,21 @@ from .protocol import Evaluator
 from .readme import replace_section
 
 DATASETS = ("lfw", "celeba")
+# The reference row: images left as they are. Not a registered method (a privacy tool should not
+# offer "do nothing"), only a run name the evaluation knows.
+ORIGINAL = "original"
+
+
+class Unchanged:
+    """Stands in for a Pipeline and returns every image untouched (with its faces detected, so
+    speed and face counts stay comparable)."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self._pipeline = Pipeline(PipelineConfig(detector=config.detector))
+
+    def anonymize(self, image):
+        return image.copy(), self._pipeline.detect(image)
 
 
 @lru_cache(maxsize=4)
@@ -27,11 +42,13 @@ def evaluate_method(dataset: str, config: PipelineConfig, limit: int | None = No
                     progress: bool = True) -> dict:
     report_dir = Path(report_dir)
     ev = _evaluator(dataset, images, pairs, str(report_dir / "cache"), progress)
-    pipeline = Pipeline(config)
+    pipeline = Unchanged(config) if config.method == ORIGINAL else Pipeline(config)
     name = report.run_name(config.method, config.params)
     t = time.perf_counter()
     summary, _, samples = ev.run(pipeline, limit)
-    curve = ev.controllability(config, min(curve_pairs, limit or curve_pairs)) if curve_pairs > 0 else None
+    curve = None
+    if curve_pairs > 0 and config.method != ORIGINAL:
+        curve = ev.controllability(config, min(curve_pairs, limit or curve_pairs))
     result = {"run": name, "method": config.method, "params": config.params, "detector": config.detector,
               "seed": config.seed, "limit": limit, "summary": summary, "controllability": curve,
               "wall_seconds": round(time.perf_counter() - t, 1)}
@@ -47,7 +64,7 @@ def evaluate_method(dataset: str, config: PipelineConfig, limit: int | None = No
 def evaluate_all(limit: int | None, report_dir: Path, readme: Path | None, datasets=DATASETS, methods=None,
                  progress: bool = True) -> list[dict]:
     results = []
-    for method in methods or ANONYMIZERS.names():
+    for method in methods or [ORIGINAL] + ANONYMIZERS.names():
         for dataset in datasets:
             r = evaluate_method(dataset, PipelineConfig(method=method), limit, report_dir, progress=progress)
             print(json.dumps({"run": r["run"], "dataset": dataset, **r["summary"]}), flush=True)
@@ -73,12 +90,13 @@ def results_table(report_dir: Path) -> str:
                 continue
             rows.setdefault(data["run"], {})[dataset] = data
     lines = [
-        "| method | pairs LFW / CelebA | LFW TPR SFace / dlib | CelebA TPR SFace / dlib | LFW rank-1 SFace / dlib | det. YuNet / MTCNN / HOG | "
+        "| method | pairs LFW / CelebA | LFW TPR SFace / dlib | CelebA TPR SFace / dlib | LFW rank-1 SFace / dlib | "
+        "matches someone else SFace / dlib | det. YuNet / MTCNN / HOG | "
         "SSIM (face) | PSNR | FD / real ref. | landmark shift | sharpness | gender kept / age diff | curve monotone |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     originals = None
-    for run, by in sorted(rows.items()):
+    for run, by in sorted(rows.items(), key=lambda kv: (kv[0] != ORIGINAL, kv[0])):
         lfw, cel = by.get("lfw", {}).get("summary", {}), by.get("celeba", {}).get("summary", {})
         if originals is None and lfw:
             originals = (lfw.get("tpr_sface_original"), lfw.get("tpr_dlib_original"), cel.get("tpr_sface_original"),
@@ -89,6 +107,7 @@ def results_table(report_dir: Path) -> str:
         lines.append(
             f"| `{run}` | {lfw.get('pairs', '-')} / {cel.get('pairs', '-')} | {_fmt(lfw.get('tpr_sface'))} / {_fmt(lfw.get('tpr_dlib'))} | {_fmt(cel.get('tpr_sface'))} / "
             f"{_fmt(cel.get('tpr_dlib'))} | {_fmt(lfw.get('rank1_sface'))} / {_fmt(lfw.get('rank1_dlib'))} | "
+            f"{_fmt(s.get('matches_someone_else_sface'), 2)} / {_fmt(s.get('matches_someone_else_dlib'), 2)} | "
             f"{_fmt(s.get('detection_yunet'), 2)} / {_fmt(s.get('detection_mtcnn'), 2)} / {_fmt(s.get('detection_dlib-hog'), 2)} | "
             f"{_fmt(s.get('ssim'))} ({_fmt(s.get('face_ssim'))}) | {_fmt(s.get('psnr'), 1)} | "
             f"{_fmt(s.get('frechet_sface'), 3)} / {_fmt(s.get('frechet_sface_real_reference'), 3)} | "
