@@ -174,8 +174,8 @@ def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np
     """Like FaceSpace.render, plus *detail transfer*: in the shape-free frame the person's own
     fine detail (above DETAIL_SIGMA) is replaced, by ``amount`` in [0, 1], with ``detail`` (a
     composite's). Light, skin tone and colour stay the person's (the band below is kept, and the
-    change is a luminance delta); the eye openings and the inner mouth keep their own pixels,
-    so gaze and teeth follow the person's expression."""
+    change is a luminance delta); the eye openings and the lips keep their own detail, so gaze,
+    teeth and lips follow the person's expression (composites average open and closed mouths)."""
     c = fs.canon
     if detail is not None and amount > 0:
         ids = geo.triangle_id_map(fs.mean_shape, fs.face_triangles, (c, c))
@@ -186,7 +186,7 @@ def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np
         own_n = np.where(inside, (own - mu) / sd, 0)
         own_detail = own_n - cv2.GaussianBlur(own_n, (0, 0), DETAIL_SIGMA)
         keep = np.zeros((c, c), np.float32)
-        for idx in (range(36, 42), range(42, 48), range(60, 68)):
+        for idx in (range(36, 42), range(42, 48), range(48, 60)):
             keep = np.maximum(keep, _polygon_mask(fs.mean_shape[list(idx)], (c, c)))
         keep = cv2.GaussianBlur(cv2.dilate(keep, np.ones((3, 3), np.uint8)), (0, 0), 1.5)
         transfer = amount * (detail - own_detail) * (1 - keep) * sd
