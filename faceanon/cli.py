@@ -135,6 +135,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     config = PipelineConfig(method=args.method, params=_key_values(args.param, "--param"), detector=args.detector,
                             seed=args.seed)
+    if config.method != ev.ORIGINAL:
+        Pipeline(config)  # a bad method or parameter fails now, not after the gallery is built
     result = ev.evaluate_method(args.protocol, config, args.limit, Path(args.report), args.images, args.pairs,
                                 args.curve_pairs, progress)
     ev.print_line(result)
