@@ -35,3 +35,22 @@ def test_sface_torch_port_is_differentiable():
     x = (torch.rand(1, 3, 112, 112) * 255).requires_grad_(True)
     build_sface()(x).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_pgd_fools_sface_inside_the_face_only(lfw_face):
+    from faceanon.evaluate import metrics
+
+    face = faceanon.detect(lfw_face)[0]
+    out = faceanon.anonymize(lfw_face, method="pgd", epsilon=0.03, steps=5, faces=[face])
+    sface = recognizer("sface")
+    assert float(sface.embed(lfw_face, face) @ sface.embed(out, face)) < 0.3
+    assert metrics.ssim(lfw_face, out) > 0.95
+    assert np.abs(out.astype(int) - lfw_face).max() <= round(0.03 * 255) + 1  # the L-inf bound holds
+    assert np.array_equal(out[:15, :15], lfw_face[:15, :15])  # outside the face: untouched
+
+
+def test_fgsm_is_one_bounded_step(lfw_face):
+    face = faceanon.detect(lfw_face)[0]
+    out = faceanon.anonymize(lfw_face, method="fgsm", epsilon=0.02, faces=[face])
+    diff = np.abs(out.astype(int) - lfw_face)
+    assert 0 < diff.max() <= round(0.02 * 255) + 1

@@ -1,0 +1,106 @@
+"""Adversarial baselines (issue 5): pixel perturbations inside the face region that push the
+differentiable SFace (models/sface_torch.py) away from the original identity, while people see
+the same face. Honest judging: these methods optimize against SFace, so dlib is their privacy
+judge."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..align import ARCFACE_TEMPLATE_112, similarity_transform
+from ..registry import Param
+from ..types import Face
+from .base import ANONYMIZERS, Anonymizer
+from .region import region_mask
+
+
+def _sface():
+    from ..models.sface_torch import build_sface
+
+    global _NET
+    try:
+        return _NET
+    except NameError:
+        _NET = build_sface()
+        return _NET
+
+
+def _aligned_sampler(face: Face, shape: tuple[int, int]):
+    """A function mapping a (1, 3, H, W) image tensor to its 112 px ArcFace-aligned crop,
+    differentiable in the image."""
+    import torch
+    import torch.nn.functional as F
+
+    m = similarity_transform(face.landmarks5, ARCFACE_TEMPLATE_112).astype(np.float64)
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
+    ys, xs = np.mgrid[0:112, 0:112].astype(np.float64)
+    src_x = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    src_y = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    h, w = shape
+    grid = torch.from_numpy(np.stack([src_x / (w - 1) * 2 - 1, src_y / (h - 1) * 2 - 1], -1).astype(np.float32))[None]
+    return lambda x: F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+class _PixelAttack(Anonymizer):
+    """Signed-gradient steps on the cosine similarity to the original embedding, restricted to
+    the face region and to an L-infinity ball of radius ``epsilon`` (in 0-1 intensity units)."""
+
+    steps = 1
+
+    def _attack(self, crop: np.ndarray, face: Face, epsilon: float, steps: int, step: float) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        if face.landmarks5 is None:
+            return crop, np.zeros(crop.shape[:2], np.float32)
+        net = _sface()
+        sample = _aligned_sampler(face, crop.shape[:2])
+        x0 = torch.from_numpy(crop.astype(np.float32)).permute(2, 0, 1)[None]
+        mask_np = region_mask(face, crop.shape[:2], "ellipse", 1.1)
+        mask = torch.from_numpy(mask_np)[None, None]
+        with torch.no_grad():
+            e0 = net(sample(x0))[0]
+            e0 = e0 / e0.norm()
+        eps, alpha = epsilon * 255.0, step * 255.0
+        x = x0.clone()
+        for _ in range(steps):
+            x.requires_grad_(True)
+            e = net(sample(x))[0]
+            sim = (e / e.norm()) @ e0
+            (grad,) = torch.autograd.grad(sim, x)
+            with torch.no_grad():
+                x = x - alpha * grad.sign() * mask
+                x = torch.min(torch.max(x, x0 - eps), x0 + eps).clamp(0, 255)
+        out = x.detach()[0].permute(1, 2, 0).round().clamp(0, 255).numpy().astype(np.uint8)
+        return out, mask_np
+
+
+@ANONYMIZERS.register("fgsm")
+class FGSM(_PixelAttack):
+    summary = "one signed-gradient step against SFace inside the face (Goodfellow et al.); judge with dlib"
+    needs_landmarks68 = False
+    strength = ("epsilon", [0.01, 0.02, 0.03, 0.05, 0.1])
+    params = {"epsilon": Param(float, 0.03, "perturbation size in 0-1 intensity units (0.03 = 7.7 / 255)")}
+
+    def __init__(self, epsilon: float = 0.03) -> None:
+        self.epsilon = epsilon
+
+    def apply(self, crop, face, rng):
+        return self._attack(crop, face, self.epsilon, 1, self.epsilon)
+
+
+@ANONYMIZERS.register("pgd")
+class PGD(_PixelAttack):
+    summary = "projected gradient descent against SFace inside the face (Madry et al.); judge with dlib"
+    needs_landmarks68 = False
+    strength = ("epsilon", [0.01, 0.02, 0.03, 0.05, 0.1])
+    params = {
+        "epsilon": Param(float, 0.03, "L-infinity bound in 0-1 intensity units"),
+        "steps": Param(int, 10, "iterations"),
+        "step": Param(float, 0.0, "step size in 0-1 units; 0 = 2.5 * epsilon / steps"),
+    }
+
+    def __init__(self, epsilon: float = 0.03, steps: int = 10, step: float = 0.0) -> None:
+        self.epsilon, self.steps, self.step = epsilon, steps, step
+
+    def apply(self, crop, face, rng):
+        step = self.step if self.step > 0 else 2.5 * self.epsilon / max(1, self.steps)
+        return self._attack(crop, face, self.epsilon, self.steps, step)
