@@ -5,7 +5,7 @@ on LFW images (250x250, one face) and on samples/city.jpg (800x564, ~20 faces), 
 anonymize+compose part alone (faces given). Writes bench/results/speed.json and refreshes the
 README's speed table.
 
-    python bench/speed.py [--methods blur,pixelate] [--images 50] [--repeat 3]
+    python bench/speed.py [--methods blur,pixelate] [--images 30] [--repeat 2]
 """
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ def timed(fn, items, repeat: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--methods", default=",".join(ANONYMIZERS.names()))
-    ap.add_argument("--images", type=int, default=50)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--images", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--readme", default=str(REPO / "README.md"))
     args = ap.parse_args()
     lfw = sorted((DEFAULT_DATA / "lfw" / "images").rglob("*.jpg"))[:: 97][: args.images]
