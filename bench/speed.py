@@ -48,7 +48,10 @@ def main() -> int:
     lfw = sorted((DEFAULT_DATA / "lfw" / "images").rglob("*.jpg"))[:: 97][: args.images]
     lfw_imgs = [read_image(p).rgb for p in lfw]
     city = read_image(REPO / "samples" / "city.jpg").rgb
-    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "methods": {}}
+    out = REPO / "bench/results/speed.json"
+    # Runs add to earlier ones (slow methods can be timed on fewer images separately).
+    results = json.loads(out.read_text()) if out.exists() else {"methods": {}}
+    results["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     probe = Pipeline(PipelineConfig())
     lfw_faces = [probe.detect(im) for im in lfw_imgs]
     city_faces = probe.detect(city)
@@ -62,19 +65,19 @@ def main() -> int:
         results["methods"][method] = {
             "lfw_images_per_s": len(lfw_imgs) / full, "lfw_faces_per_s": n_faces / full,
             "lfw_anonymize_only_faces_per_s": n_faces / only,
-            "city_seconds": city_full, "city_faces": len(city_faces),
+            "city_seconds": city_full, "city_faces": len(city_faces), "images": len(lfw_imgs), "repeat": args.repeat,
         }
         print(method, json.dumps({k: round(v, 2) for k, v in results["methods"][method].items()}), file=sys.stderr)
-    out = REPO / "bench/results/speed.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     lines = ["| method | LFW images/s (detect + anonymize) | faces/s | faces/s, anonymize only | city.jpg s/image |",
              "|---|---|---|---|---|"]
-    for m, r in results["methods"].items():
+    for m, r in sorted(results["methods"].items()):
         lines.append(f"| `{m}` | {r['lfw_images_per_s']:.1f} | {r['lfw_faces_per_s']:.1f} | "
                      f"{r['lfw_anonymize_only_faces_per_s']:.1f} | {r['city_seconds']:.2f} ({r['city_faces']} faces) |")
-    lines.append(f"\n{len(lfw_imgs)} LFW images, best of {args.repeat} runs, one process on {results['machine']}; "
-                 "regenerate with `python bench/speed.py`.")
+    lines.append(f"\nLFW images ({', '.join(sorted({str(r.get('images')) for r in results['methods'].values()}))} per method), "
+                 f"best of the runs, one process on {results['machine']}; regenerate with `python bench/speed.py` "
+                 "(`--methods fgsm,pgd --images 5` for the slow ones).")
     table = "\n".join(lines)
     print(table)
     if args.readme:
