@@ -4,6 +4,8 @@ the same face. Honest judging: these methods optimize against SFace, so dlib is 
 judge."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..align import ARCFACE_TEMPLATE_112, similarity_transform
@@ -13,15 +15,11 @@ from .base import ANONYMIZERS, Anonymizer
 from .region import region_mask
 
 
+@lru_cache(maxsize=1)
 def _sface():
     from ..models.sface_torch import build_sface
 
-    global _NET
-    try:
-        return _NET
-    except NameError:
-        _NET = build_sface()
-        return _NET
+    return build_sface()
 
 
 def _aligned_sampler(face: Face, shape: tuple[int, int]):

@@ -76,7 +76,9 @@ def _as_stored(anon: np.ndarray, greyscale: bool) -> np.ndarray:
     """What the file on disk would hold: greyscale sources are written back as greyscale."""
     if not greyscale:
         return anon
-    grey = np.round(anon.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).clip(0, 255).astype(np.uint8)
+    from PIL import Image
+
+    grey = np.asarray(Image.fromarray(anon).convert("L"))  # the conversion write_image applies
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 

@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     samples = collect(Path(args.data))
     pts68 = landmarks(samples, Path(args.cache) / "landmarks.npz")
     c = fs.canon
-    ids_map = geo.triangle_id_map(fs.mean_shape, fs.face_triangles, (c, c))
+    ids_map = fs.canon_ids
     mask = ids_map >= 0
     per_identity: dict[str, list] = {}
     for s, p in zip(samples, pts68):
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
             continue
         rgb = read_image(s.path).rgb
         enc = fs.encode(rgb, p)
-        grey = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        grey = geo.luminance(rgb)
         tex, _ = geo.warp(grey, enc.points, fs.mean_shape, fs.face_triangles, (c, c), ids=ids_map)
         g = tex[mask]
         tex = np.where(mask, (tex - g.mean()) / (g.std() + 1e-6), 0).astype(np.float32)

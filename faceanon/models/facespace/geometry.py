@@ -18,6 +18,11 @@ FOREHEAD_RISE = 0.32  # forehead height above the brows, as a fraction of brow-t
 RING_SCALE = 1.45  # anchor ring radius relative to the face points' spread
 
 
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Float luminance (ITU-R 601 weights, as PIL's "L") of an RGB image."""
+    return np.asarray(rgb).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def face_points(p68: np.ndarray) -> np.ndarray:
     """68 landmarks + 10 forehead points (brows raised along the chin-to-brow direction)."""
     p = np.asarray(p68, np.float32).reshape(N68, 2)

@@ -70,6 +70,8 @@ class FaceSpace:
         self.n_shape = self.shape_pcs.shape[0]
         self.tex_pts = self.mean_shape * (self.tex / self.canon)
         self._tex_ids = geo.triangle_id_map(self.tex_pts, self.face_triangles, (self.tex, self.tex))
+        # which face triangle covers each pixel of the canonical frame (fixed: the mean shape)
+        self.canon_ids = geo.triangle_id_map(self.mean_shape, self.face_triangles, (self.canon, self.canon))
 
     @property
     def id_dims(self) -> int:
@@ -79,7 +81,7 @@ class FaceSpace:
         points = geo.face_points(landmarks68)
         m = geo.similarity_fit(points, self.mean_shape)
         shape = geo.apply_affine(m, points).reshape(-1)
-        grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        grey = geo.luminance(image)
         tex, _ = geo.warp(grey, points, self.tex_pts, self.face_triangles, (self.tex, self.tex), ids=self._tex_ids)
         g = tex[self.tex_mask]
         mu, sd = float(g.mean()), float(g.std() + 1e-6)
@@ -178,8 +180,8 @@ def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np
     teeth and lips follow the person's expression (composites average open and closed mouths)."""
     c = fs.canon
     if detail is not None and amount > 0:
-        ids = geo.triangle_id_map(fs.mean_shape, fs.face_triangles, (c, c))
-        grey = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        ids = fs.canon_ids
+        grey = geo.luminance(image)
         own, _ = geo.warp(grey, enc.points, fs.mean_shape, fs.face_triangles, (c, c), ids=ids)
         inside = ids >= 0
         mu, sd = own[inside].mean(), own[inside].std() + 1e-6

@@ -51,10 +51,6 @@ def to_canonical_frame(mean: np.ndarray) -> np.ndarray:
     return ((mean - centre) * scale + CANON / 2).astype(np.float32)
 
 
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-
-
 def pca(x: np.ndarray, keep: float | int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mean = x.mean(0)
     u, s, vt = np.linalg.svd(x - mean, full_matrices=False)
@@ -110,7 +106,7 @@ def main(argv=None) -> int:
     for s, f in zip(samples, faces):
         m = geo.similarity_fit(f, mean)
         shapes.append(geo.apply_affine(m, f).reshape(-1))
-        grey = luminance(read_image(s.path).rgb)
+        grey = geo.luminance(read_image(s.path).rgb)
         tex, _ = geo.warp(grey, f, tex_pts, face_tris, (TEX, TEX), ids=tex_ids)
         g = tex[tex_mask]
         mu, sd = g.mean(), g.std() + 1e-6
