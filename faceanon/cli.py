@@ -15,7 +15,7 @@ from .io import plan_jobs
 from .io.atomic import atomic_path
 from .io.images import DEFAULT_MAX_PIXELS
 from .pipeline import Pipeline, PipelineConfig
-from .runner import RunOptions, anonymize_jobs, detect_jobs
+from .runner import RunOptions, anonymize_jobs, deanonymize_jobs, detect_jobs
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
@@ -54,7 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--allow-unprocessed", action="store_true",
                    help="write files/frames whose detection failed unchanged (default: fail closed, never write them)")
     a.add_argument("--json", metavar="OUT.json", help="also write the detected boxes")
+    a.add_argument("--password", help="password of the reversible method fit (same as --param password=...)")
     _add_detection_args(a)
+
+    r = sub.add_parser("deanonymize", help="restore faces anonymized by the reversible method fit")
+    r.add_argument("inputs", nargs="+", metavar="INPUT", help="files anonymized with --method fit, or folders")
+    r.add_argument("-o", "--output", required=True, help="output folder (or output file for a single input)")
+    r.add_argument("--password", required=True, help="the password used to anonymize")
+    r.add_argument("--method", default="fit", help="the reversible method used (default fit)")
+    r.add_argument("--param", action="append", metavar="KEY=VALUE", help="the method's parameters, as when anonymizing")
+    r.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of outputs (default 95)")
+    r.add_argument("--keep-audio", action="store_true", help="copy the audio stream of videos")
+    _add_detection_args(r)
 
     d = sub.add_parser("detect", help="detect faces and write their boxes as JSON")
     d.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -81,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--curve-pairs", type=int, default=60, help="pairs per point of the controllability curve (0 = off)")
     ev.add_argument("--readme", default="README.md", help="README whose results table `all` refreshes ('' = none)")
     ev.add_argument("--methods", help="with `all`: comma-separated subset of methods")
+    ev.add_argument("--after", choices=["jpeg75", "downscale0.5"],
+                    help="degrade the anonymized images before scoring (robustness); the run is named METHOD@AFTER")
     ev.add_argument("-q", "--quiet", action="store_true")
 
     demo = sub.add_parser("demo", help="anonymize an image with several methods into a before/after sheet")
@@ -138,7 +151,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if config.method != ev.ORIGINAL:
         Pipeline(config)  # a bad method or parameter fails now, not after the gallery is built
     result = ev.evaluate_method(args.protocol, config, args.limit, Path(args.report), args.images, args.pairs,
-                                args.curve_pairs, progress)
+                                args.curve_pairs, progress, args.after)
     ev.print_line(result)
     return 0
 
@@ -179,8 +192,21 @@ def _run(args: argparse.Namespace) -> int:
         jobs = plan_jobs(args.inputs, None, args.files_from)
         report = detect_jobs(pipeline, jobs, options)
         _write_json(args.json, report.detections)
+    elif args.command == "deanonymize":
+        params = {**_key_values(args.param, "--param"), "password": args.password}
+        pipeline = Pipeline(PipelineConfig(method=args.method, params=params, detector=args.detector,
+                                           detector_params=detector_params))
+        if not hasattr(pipeline.anonymizer, "inverse"):
+            raise UsageError(f"method {args.method!r} is not reversible")
+        pipeline.anonymizer.inverse = True
+        options.quality, options.keep_audio = args.quality, args.keep_audio
+        jobs = plan_jobs(args.inputs, args.output, args.files_from)
+        report = deanonymize_jobs(pipeline, args.password, jobs, options)
     else:
-        config = PipelineConfig(method=args.method, params=_key_values(args.param, "--param"), detector=args.detector,
+        params = _key_values(args.param, "--param")
+        if args.password is not None:
+            params["password"] = args.password
+        config = PipelineConfig(method=args.method, params=params, detector=args.detector,
                                 detector_params=detector_params, region=args.region, mask_scale=args.mask_scale,
                                 seed=args.seed)
         pipeline = Pipeline(config)

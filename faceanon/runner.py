@@ -114,11 +114,14 @@ def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: 
         raise ProcessingError(f"{job.src}: anonymization failed ({type(e).__name__}: {e}); nothing written") from None
     report.faces += len(faces)
     report.detections[job.rel] = [f.to_list() for f in faces]
-    write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata)
+    trailer = pipeline.anonymizer.recovery_payload(picture.rgb, out)
+    write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata, trailer=trailer)
 
 
 def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> None:
     info = video_io.probe(job.src)
+    if getattr(pipeline.anonymizer, "payload", False) and not getattr(pipeline.anonymizer, "inverse", False):
+        report.warnings.append(f"{job.src}: videos carry no recovery payload; deanonymizing it uses the image-only inverse")
     tracker = IoUTracker()
     failed: list[int] = []
     bar = _progress_bar(info.frames, job.rel, options.progress)
@@ -147,6 +150,41 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
         fate = "left unchanged (--allow-unprocessed)" if options.allow_unprocessed else "blacked out"
         raise ProcessingError(f"{job.src}: {len(failed)} frame(s) could not be processed and were {fate} "
                               f"(first: frame {failed[0]})")
+
+
+def deanonymize_jobs(pipeline: Pipeline, password: str, jobs: list[Job], options: RunOptions,
+                     on_error: Callable[[str], None] = _say) -> RunReport:
+    """Undo a reversible method: images whose encrypted payload opens with ``password`` get
+    their original regions back exactly; other images and videos go through the pipeline's
+    inverse (``pipeline.anonymizer.inverse`` is set by the caller)."""
+    from .io.payload import open_sealed, paste, read_trailer
+
+    report = RunReport()
+    for job in _files(jobs, options, "deanonymize"):
+        try:
+            if job.error:
+                raise InputError(job.src, job.error)
+            if job.is_video:
+                _anonymize_video(pipeline, job, options, report)
+            else:
+                picture = read_image(job.src, options.max_pixels)
+                sealed = read_trailer(job.src)
+                regions = open_sealed(sealed, password) if sealed else None
+                if regions is not None:
+                    out = paste(picture.rgb, regions)
+                else:
+                    why = "the password does not open its payload" if sealed else "it carries no payload"
+                    report.warnings.append(f"{job.src}: {why}; image-only inverse (approximate)")
+                    out, faces = pipeline.anonymize(picture.rgb, _detect_or_fail(pipeline, picture.rgb, str(job.src)))
+                    report.faces += len(faces)
+                write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata)
+            report.done += 1
+        except FaceanonError as e:
+            report.errors.append(str(e))
+            on_error(f"error: {e}")
+    for w in report.warnings:
+        on_error(f"warning: {w}")
+    return report
 
 
 def detect_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,

@@ -41,3 +41,76 @@ def test_background_is_untouched(lfw_face, lfw_detected):
     out = _cfa(lfw_face, lfw_detected, angle=90)
     assert np.array_equal(out[:20, :20], lfw_face[:20, :20])
     assert face_space().id_dims >= 16
+
+
+# --- the other engines on the same face space -------------------------------------------------
+
+def _run(img, face, method, **params):
+    return faceanon.anonymize(img, method=method, faces=[faceanon.Face(face.box, face.score, face.landmarks5)], **params)
+
+
+# dlib similarity to the untouched photo (itself 1.0; the FAR 1e-3 threshold is about 0.93). k-Same
+# moves a face only to the average of its nearest people, so it promises less.
+@pytest.mark.parametrize("method,params,most", [("ksame", {}, 0.98), ("swap", {}, 0.93), ("falco", {}, 0.93),
+                                                ("fit", {"password": "pw"}, 0.93)])
+def test_engine_changes_the_identity_and_keeps_the_picture(lfw_face, lfw_detected, method, params, most):
+    out = _run(lfw_face, lfw_detected, method, **params)
+    rec = recognizer("dlib")
+    sim = float(rec.embed(lfw_face, lfw_detected) @ rec.embed(out, lfw_detected))
+    assert sim < most, sim
+    assert metrics.ssim(lfw_face, out) > 0.7
+    assert np.array_equal(out[:20, :20], lfw_face[:20, :20])
+    assert faceanon.detect(out), "the anonymized face must still be a face"
+
+
+def test_ksame_averages_at_least_k_people():
+    from faceanon.anonymize.identity import KSame
+    from faceanon.models.facespace.model import composite_bank
+
+    fs, bank = face_space(), composite_bank()
+    enc_code = bank.codes[0] + 0.01
+    for k in (1, 8, 30):
+        t = KSame(k=k).target(fs, type("E", (), {"identity": enc_code})(), None)
+        # the new code is a size-weighted mean of bank entries holding >= k people
+        d = np.linalg.norm(bank.codes - enc_code, axis=1)
+        order = np.argsort(d)
+        held = np.cumsum(bank.sizes[order])
+        used = int(np.searchsorted(held, k) + 1)
+        assert held[used - 1] >= k
+        w = bank.sizes[order[:used]] / bank.sizes[order[:used]].sum()
+        assert np.allclose(t.code, (w[:, None] * bank.codes[order[:used]]).sum(0), atol=1e-5)
+
+
+def test_falco_pushes_under_the_margin_and_keeps_attributes():
+    from faceanon.anonymize.identity import Falco, cosine
+    from faceanon.models.facespace.model import attribute_probe, composite_bank
+
+    bank, a = composite_bank(), attribute_probe().directions
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        z0 = bank.codes[rng.integers(len(bank.codes))] + rng.normal(0, 0.3, bank.codes.shape[1]).astype(np.float32)
+        start = bank.codes[bank.nearest(z0)]
+        for margin in (0.5, 0.0):
+            z = Falco(margin=margin).optimise(z0, start)
+            assert cosine(z, z0) < margin + 0.02
+            # attributes move less than a free push would move them
+            free = Falco(margin=margin, attributes=0.0).optimise(z0, start)
+            assert np.abs(a @ (z - z0)).sum() <= np.abs(a @ (free - z0)).sum() + 1e-3
+
+
+def test_fit_turn_is_exact_and_password_specific():
+    from faceanon.anonymize.reversible import keyed_turn
+
+    z = np.random.default_rng(1).normal(size=48).astype(np.float32)
+    y = keyed_turn(z, "right", 120)
+    assert abs(float(np.linalg.norm(y) - np.linalg.norm(z))) < 1e-3  # stays in the normal range
+    assert abs(float(y @ z) / float(z @ z) - np.cos(np.deg2rad(120))) < 1e-3  # exactly the angle
+    assert np.allclose(keyed_turn(y, "right", -120), z, atol=1e-3)
+    wrong = keyed_turn(y, "wrong", -120)
+    assert abs(float(np.linalg.norm(wrong) - np.linalg.norm(z))) < 1e-3
+    assert float(wrong @ z) / float(z @ z) < 0.9
+
+
+def test_fit_needs_a_password(lfw_face):
+    with pytest.raises(faceanon.UsageError):
+        faceanon.anonymize(lfw_face, method="fit")

@@ -1,5 +1,5 @@
 """Anonymize stage: every method is an :class:`Anonymizer` registered by name."""
-from . import adversarial, classical, identity  # noqa: F401  (registration)
+from . import adversarial, classical, identity, reversible  # noqa: F401  (registration)
 from .base import ANONYMIZERS, Anonymizer
 from .region import REGION_SHAPES, region_mask
 

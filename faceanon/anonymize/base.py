@@ -32,5 +32,10 @@ class Anonymizer:
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def recovery_payload(self, original: np.ndarray, anonymized: np.ndarray) -> bytes | None:
+        """Bytes to append to an image output so the original can be restored (reversible
+        methods only; see io/payload.py)."""
+        return None
+
     def describe(self) -> dict:
         return {k: getattr(self, k, None) for k in self.params}

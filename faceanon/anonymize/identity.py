@@ -1,11 +1,19 @@
 """Identity replacement in the project's face space (models/facespace): only the identity
 code moves; pose, expression, light, skin detail, accessories and background stay, because
-the change is applied to the real pixels as a geometry warp plus a texture delta."""
+the change is applied to the real pixels as a geometry warp plus a texture delta.
+
+Every engine here answers one question, "which identity code, and whose fine detail, should
+this face get?" (:meth:`IdentityReplacer.target`); encoding, rendering and blending are shared.
+None of them uses a face recognizer, so both SFace and dlib judge them."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.facespace.model import composite_bank, face_space, render_identity
+from ..errors import UsageError
+from ..models.facespace.model import (Encoding, FaceSpace, attribute_probe, canonical_detail, composite_bank,
+                                      face_space, render_identity)
 from ..registry import Param
 from ..types import Face
 from .base import ANONYMIZERS, Anonymizer
@@ -30,10 +38,50 @@ def rotate_on_sphere(code: np.ndarray, angle_deg: float, rotation: np.ndarray, r
     return radius * (np.cos(t) * u + np.sin(t) * v)
 
 
-@ANONYMIZERS.register("cfa")
-class CFA(Anonymizer):
-    summary = "identity code turned by an angle on the hypersphere (CFA-Net), rendered on the real face"
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
+
+
+@dataclass
+class Target:
+    """What a face becomes: a new identity code, and the fine detail drawn over it (None = the
+    person's own detail stays) by ``amount`` in [0, 1]."""
+
+    code: np.ndarray
+    detail: np.ndarray | None
+    amount: float = 1.0
+
+
+class IdentityReplacer(Anonymizer):
+    """Shared engine: encode -> :meth:`target` -> render the change onto the real pixels."""
+
     needs_landmarks68 = True
+
+    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+        raise NotImplementedError
+
+    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
+        fs = face_space()
+        enc = fs.encode(crop, face.landmarks68)
+        t = self.target(fs, enc, crop)
+        d_shape, d_tex = fs.deltas(enc, t.code)
+        region, alpha, (x0, y0, x1, y1) = render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount)
+        pixels = crop.copy()
+        pixels[y0:y1, x0:x1] = region
+        mask = np.zeros(crop.shape[:2], np.float32)
+        mask[y0:y1, x0:x1] = alpha
+        return pixels, mask
+
+
+def typical_radius(fs: FaceSpace, code: np.ndarray) -> float:
+    """Faces near the average identity would barely move on their own radius; they get the
+    typical one."""
+    return max(float(np.linalg.norm(code)), fs.id_norm_median)
+
+
+@ANONYMIZERS.register("cfa")
+class CFA(IdentityReplacer):
+    summary = "identity code turned by an angle on the hypersphere (CFA-Net), rendered on the real face"
     strength = ("angle", [0, 15, 30, 45, 60, 90, 120, 150, 180])
     params = {
         "angle": Param(float, 120.0, "angle in degrees between the old and new identity (0 = unchanged)"),
@@ -43,22 +91,130 @@ class CFA(Anonymizer):
     def __init__(self, angle: float = 120.0, radius: float = 1.0) -> None:
         self.angle, self.radius = angle, radius
 
-    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
-        fs = face_space()
-        enc = fs.encode(crop, face.landmarks68)
-        own = float(np.linalg.norm(enc.identity))
-        # Faces near the average identity would barely move; give them the typical radius.
-        radius = self.radius * max(own, fs.id_norm_median)
-        new = rotate_on_sphere(enc.identity, self.angle, seeded_rotation(self.seed, fs.id_dims), radius)
-        d_shape, d_tex = fs.deltas(enc, new)
+    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+        new = rotate_on_sphere(enc.identity, self.angle, seeded_rotation(self.seed, fs.id_dims),
+                               self.radius * typical_radius(fs, enc.identity))
         # Fine detail (what SFace-like recognizers read) comes from the synthetic identity nearest
         # to the new code, by an amount that grows with the angle: 1 - cos(angle), capped at 1.
         bank = composite_bank()
         amount = float(np.clip(1 - np.cos(np.deg2rad(self.angle)), 0, 1))
-        detail = bank.detail(bank.nearest(new)) if amount > 0 else None
-        region, alpha, (x0, y0, x1, y1) = render_identity(fs, crop, enc, d_shape, d_tex, detail, amount)
-        pixels = crop.copy()
-        pixels[y0:y1, x0:x1] = region
-        mask = np.zeros(crop.shape[:2], np.float32)
-        mask[y0:y1, x0:x1] = alpha
-        return pixels, mask
+        return Target(new, bank.detail(bank.nearest(new)) if amount > 0 else None, amount)
+
+
+@ANONYMIZERS.register("ksame")
+class KSame(IdentityReplacer):
+    summary = "k-Same: the face becomes the average of the k people nearest to it (never one real person)"
+    strength = ("k", [8, 16, 32, 64, 128])
+    params = {"k": Param(int, 16, "at least this many people are averaged into the new identity")}
+
+    def __init__(self, k: int = 16) -> None:
+        if k < 1:
+            raise UsageError("parameter k: must be at least 1")
+        self.k = k
+
+    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+        # The shipped gallery is the composite bank: each entry already averages >= 8 people
+        # grouped by similarity, so the k nearest people are approximated by the nearest entries
+        # until they hold k people, averaged with their sizes as weights.
+        bank = composite_bank()
+        order = np.argsort(np.linalg.norm(bank.codes - enc.identity, axis=1))
+        take = order[: int(np.searchsorted(np.cumsum(bank.sizes[order]), self.k) + 1)]
+        w = bank.sizes[take].astype(np.float32)
+        w /= w.sum()
+        code = (w[:, None] * bank.codes[take]).sum(0)
+        detail = sum(wi * bank.detail(i) for wi, i in zip(w, take))
+        return Target(code, detail)
+
+
+@ANONYMIZERS.register("swap")
+class Swap(IdentityReplacer):
+    summary = "face swap (systematic De-ID): identity from a source face or a synthetic one, pose/expression/light kept"
+    params = {
+        "source": Param(str, "", "image whose (largest) face gives the identity; empty = a synthetic identity"),
+    }
+
+    def __init__(self, source: str = "") -> None:
+        self.source = source
+        self._source_target: Target | None = None
+        if source:
+            self._source_target = self._encode_source(source)
+
+    @staticmethod
+    def _encode_source(path: str) -> Target:
+        from ..align import Landmarker
+        from ..detect import create_detector
+        from ..evaluate.originals import main_face
+        from ..io import read_image
+
+        rgb = read_image(path).rgb
+        face = main_face(create_detector("yunet")(rgb), rgb.shape)
+        if face is None:
+            raise UsageError(f"{path}: no face found in the swap source")
+        Landmarker(68)(rgb, [face])
+        fs = face_space()
+        enc = fs.encode(rgb, face.landmarks68)
+        detail, _ = canonical_detail(fs, rgb, enc)
+        return Target(enc.identity, detail)
+
+    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+        if self._source_target is not None:
+            return self._source_target
+        # A synthetic identity: the composite nearest to the seed-rotated identity direction,
+        # at the bank's own radius - so each person gets a different donor, the same one for the
+        # same person and seed, and never someone close to themselves.
+        bank = composite_bank()
+        u = enc.identity / max(float(np.linalg.norm(enc.identity)), 1e-8)
+        v = seeded_rotation(self.seed, fs.id_dims) @ u
+        v -= (v @ u) * u  # orthogonal to the person: a donor unlike them
+        unit_codes = bank.codes / np.linalg.norm(bank.codes, axis=1, keepdims=True)
+        i = int(np.argmax(unit_codes @ v))
+        return Target(bank.codes[i], bank.detail(i))
+
+
+@ANONYMIZERS.register("falco")
+class Falco(IdentityReplacer):
+    summary = "FALCO: identity code optimised from a fake nearest neighbour until its similarity is under margin m, attributes kept"
+    strength = ("margin", [0.9, 0.6, 0.3, 0.0, -0.3, -0.6])
+    params = {
+        "margin": Param(float, 0.0, "the new identity's cosine similarity to the original must fall under this"),
+        "attributes": Param(float, 10.0, "weight of keeping gender and age (their directions in the identity space)"),
+        "steps": Param(int, 200, "optimisation steps"),
+    }
+
+    def __init__(self, margin: float = 0.0, attributes: float = 10.0, steps: int = 200) -> None:
+        if not -1 <= margin < 1:
+            raise UsageError("parameter margin: must be in [-1, 1)")
+        self.margin, self.attributes, self.steps = margin, attributes, steps
+
+    def optimise(self, z0: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Gradient descent on
+            |z - start|^2 / r^2                      stay a plausible face (the fake neighbour)
+          + attributes * |A (z - z0)|^2 / r^2        keep gender and age
+          + 100 * max(0, cos(z, z0) - margin)^2      identity pushed under the margin
+        where r is the original's radius."""
+        a = attribute_probe().directions
+        r2 = max(float(z0 @ z0), 1e-8)
+        n0 = float(np.linalg.norm(z0))
+        z = start.astype(np.float64).copy()
+        lr = 0.05 * r2
+        for _ in range(self.steps):
+            nz = max(float(np.linalg.norm(z)), 1e-8)
+            cos = float(z @ z0) / (nz * n0)
+            grad = 2 * (z - start) / r2 + 2 * self.attributes * (a.T @ (a @ (z - z0))) / r2
+            excess = cos - self.margin
+            if excess > 0:
+                dcos = z0 / (nz * n0) - cos * z / nz**2
+                grad += 200 * excess * dcos
+            z -= lr * grad / (1 + self.attributes)
+        return z.astype(np.float32)
+
+    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+        bank = composite_bank()
+        z0 = enc.identity
+        # Attributes also decide whose detail is drawn: only composites of the gender the probe
+        # reads from the original's code (the bank's composites are single-gender).
+        same = bank.genders == int(attribute_probe().male(z0))
+        # The fake nearest neighbour: the closest synthetic identity (never the person).
+        start = bank.codes[bank.nearest(z0, same)]
+        z = self.optimise(z0, start)
+        return Target(z, bank.detail(bank.nearest(z, same)))

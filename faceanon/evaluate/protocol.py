@@ -82,6 +82,27 @@ def _as_stored(anon: np.ndarray, greyscale: bool) -> np.ndarray:
     return np.repeat(grey[:, :, None], 3, axis=2)
 
 
+DEGRADATIONS = ("jpeg75", "downscale0.5")
+
+
+def degrade(image: np.ndarray, how: str | None) -> np.ndarray:
+    """What an anonymized photo becomes on its way to an attacker: re-compressed (JPEG quality
+    75) or shrunk to half size (and brought back to the original size, so the original's
+    landmarks still locate the face)."""
+    if not how:
+        return image
+    import cv2
+
+    if how == "jpeg75":
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 75])
+        return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    if how == "downscale0.5":
+        h, w = image.shape[:2]
+        small = cv2.resize(image, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    raise ValueError(f"unknown degradation {how!r}; choose from {', '.join(DEGRADATIONS)}")
+
+
 def _box_slice(box: np.ndarray, shape) -> tuple[slice, slice]:
     h, w = shape[:2]
     x1, y1, x2, y2 = np.round(box).astype(int)
@@ -122,6 +143,7 @@ class Evaluator:
         self.cache = OriginalsCache(dataset.images, cache_file)
         self.gallery = build_gallery(self.cache, dataset.gallery(), progress)
         self._detectors = {name: create_detector(name) for name in UTILITY_DETECTORS}
+        self.after: str | None = None  # degradation applied to anonymized images before scoring
         self._landmarker = Landmarker(68)
 
     def pairs(self, limit: int | None) -> list[tuple[str, str]]:
@@ -135,7 +157,7 @@ class Evaluator:
         t = time.perf_counter()
         anon, faces = pipeline.anonymize(picture.rgb)
         seconds = time.perf_counter() - t
-        return picture.rgb, _as_stored(anon, picture.greyscale), len(faces), seconds
+        return picture.rgb, degrade(_as_stored(anon, picture.greyscale), self.after), len(faces), seconds
 
     def similarity_only(self, pipeline: Pipeline, pairs: list[tuple[str, str]]) -> dict[str, float]:
         """Mean recognizer similarity between each original b and its anonymization (for the

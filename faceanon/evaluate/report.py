@@ -12,10 +12,18 @@ from ..io.atomic import atomic_path
 from ..viz import grid, label, save_png
 
 
-def run_name(method: str, params: dict) -> str:
-    if not params:
-        return method
-    return method + "_" + "_".join(f"{k}-{str(v).replace(',', '.')}" for k, v in sorted(params.items()))
+# Parameters that never go into a report's name (a password is not written to disk in clear).
+SECRET_PARAMS = {"password"}
+
+
+def run_name(method: str, params: dict, after: str | None = None) -> str:
+    """Report name of a run: method, its non-default parameters, and ``@after`` when the
+    anonymized images were degraded (JPEG, downscaling) before being scored."""
+    shown = {k: v for k, v in params.items() if k not in SECRET_PARAMS}
+    name = method
+    if shown:
+        name += "_" + "_".join(f"{k}-{str(v).replace(',', '.')}" for k, v in sorted(shown.items()))
+    return name + (f"@{after}" if after else "")
 
 
 def write_json(path: Path, data: dict) -> None:

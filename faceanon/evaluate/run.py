@@ -39,17 +39,19 @@ def _evaluator(name: str, images: str | None, pairs: str | None, cache_dir: str,
 
 def evaluate_method(dataset: str, config: PipelineConfig, limit: int | None = None, report_dir: Path = Path("report"),
                     images: str | None = None, pairs: str | None = None, curve_pairs: int = 60,
-                    progress: bool = True) -> dict:
+                    progress: bool = True, after: str | None = None) -> dict:
     report_dir = Path(report_dir)
     ev = _evaluator(dataset, images, pairs, str(report_dir / "cache"), progress)
+    ev.after = after
     pipeline = Unchanged(config) if config.method == ORIGINAL else Pipeline(config)
-    name = report.run_name(config.method, config.params)
+    name = report.run_name(config.method, config.params, after)
     t = time.perf_counter()
     summary, _, samples = ev.run(pipeline, limit)
     curve = None
     if curve_pairs > 0 and config.method != ORIGINAL:
         curve = ev.controllability(config, min(curve_pairs, limit or curve_pairs))
-    result = {"run": name, "method": config.method, "params": config.params, "detector": config.detector,
+    params = {k: v for k, v in config.params.items() if k not in report.SECRET_PARAMS}
+    result = {"run": name, "method": config.method, "params": params, "after": after, "detector": config.detector,
               "seed": config.seed, "limit": limit, "summary": summary, "controllability": curve,
               "wall_seconds": round(time.perf_counter() - t, 1)}
     out_dir = report_dir / dataset
@@ -86,7 +88,7 @@ def results_table(report_dir: Path) -> str:
     for dataset in DATASETS:
         for p in sorted((Path(report_dir) / dataset).glob("*.json")):
             data = json.loads(p.read_text())
-            if data.get("params"):
+            if data.get("params") or data.get("after"):
                 continue
             rows.setdefault(data["run"], {})[dataset] = data
     lines = [

@@ -7,6 +7,12 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(dest: Path):
     """Yields a temporary path next to ``dest``; on success it replaces ``dest`` in one rename,
@@ -15,6 +21,8 @@ def atomic_path(dest: Path):
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}", dir=dest.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); an output gets the permissions of a normal new file.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield Path(tmp)
         os.replace(tmp, dest)

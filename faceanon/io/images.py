@@ -87,9 +87,10 @@ def _exif_without_orientation(exif: bytes | None) -> bytes | None:
 
 
 def write_image(path: Path, picture: Picture, rgb: np.ndarray | None = None, quality: int = 95,
-                keep_metadata: bool = False) -> None:
+                keep_metadata: bool = False, trailer: bytes | None = None) -> None:
     """Write atomically. EXIF/GPS/XMP and text chunks are dropped unless ``keep_metadata``;
-    the ICC colour profile is kept (it says how to show colours, not who or where)."""
+    the ICC colour profile is kept (it says how to show colours, not who or where).
+    ``trailer`` is appended after the image data (a recovery payload, io/payload.py)."""
     path = Path(path)
     fmt = IMAGE_EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
@@ -113,3 +114,6 @@ def write_image(path: Path, picture: Picture, rgb: np.ndarray | None = None, qua
         options["quality"] = quality
     with atomic_path(path) as tmp:
         im.save(tmp, format=fmt, **options)
+        if trailer:
+            with open(tmp, "ab") as f:
+                f.write(trailer)

@@ -2,11 +2,13 @@
 
 Each composite is the average shape-free face detail of K >= 8 *different* people whose
 identity codes are close (k-Same's rule: what is published is an average of at least k
-identities, never one person). Identities are grouped greedily: an unassigned identity with
+identities, never one person), all of the same predicted gender (by the age and gender
+networks, majority over each person's photos: averaging men with women gives androgynous
+composites that change a face's gender). Identities are grouped greedily: an unassigned identity with
 its K-1 nearest unassigned neighbours in the identity space, so a composite stays coherent
 (similar people average into a sharper, natural face). Stored per composite: the luminance
 texture at 128 px in the canonical frame (normalised to zero mean, unit std inside the face),
-its mean identity code and the number of people in it.
+its mean identity code, the number of people in it, their gender (1 = male) and mean age.
 
     python -m faceanon.models.facespace.bank [--k 8]
 """
@@ -62,29 +64,38 @@ def main(argv=None) -> int:
     c = fs.canon
     ids_map = fs.canon_ids
     mask = ids_map >= 0
+    from .attributes import attribute_labels
+
+    _, logits, ages = attribute_labels(fs, samples, pts68, Path(args.cache))
+    found = [(s, p) for s, p in zip(samples, pts68) if not np.isnan(p[0, 0])]
     per_identity: dict[str, list] = {}
-    for s, p in zip(samples, pts68):
-        if np.isnan(p[0, 0]):
-            continue
+    for (s, p), logit, age in zip(found, logits, ages):
         rgb = read_image(s.path).rgb
         enc = fs.encode(rgb, p)
         grey = geo.luminance(rgb)
         tex, _ = geo.warp(grey, enc.points, fs.mean_shape, fs.face_triangles, (c, c), ids=ids_map)
         g = tex[mask]
         tex = np.where(mask, (tex - g.mean()) / (g.std() + 1e-6), 0).astype(np.float32)
-        per_identity.setdefault(s.identity, []).append((enc.identity, tex))
+        per_identity.setdefault(s.identity, []).append((enc.identity, tex, logit > 0, age))
     names = sorted(per_identity)
     codes = np.stack([np.mean([e[0] for e in per_identity[n]], 0) for n in names])
     textures = np.stack([np.mean([e[1] for e in per_identity[n]], 0) for n in names])
-    print(f"{len(names)} identities encoded ({time.time() - t0:.0f}s)", file=sys.stderr)
-    groups = group_identities(codes, args.k)
+    male = np.array([np.mean([e[2] for e in per_identity[n]]) >= 0.5 for n in names])
+    person_age = np.array([np.mean([e[3] for e in per_identity[n]]) for n in names], np.float32)
+    print(f"{len(names)} identities encoded, {male.mean():.2f} male ({time.time() - t0:.0f}s)", file=sys.stderr)
+    groups = []
+    for gender in (False, True):
+        members = np.where(male == gender)[0]
+        groups += [members[g] for g in group_identities(codes[members], args.k)]
     comp_tex = np.stack([textures[g].mean(0) for g in groups])
     comp_codes = np.stack([codes[g].mean(0) for g in groups]).astype(np.float32)
     sizes = np.array([len(g) for g in groups], np.int32)
     assert sizes.min() >= args.k
     # float16 halves the file; the detail band needs no more precision
+    genders = np.array([int(male[g[0]]) for g in groups], np.int8)
+    comp_ages = np.array([person_age[g].mean() for g in groups], np.float32)
     np.savez_compressed(args.out, textures=comp_tex.astype(np.float16), codes=comp_codes, sizes=sizes,
-                        mask=mask, k=args.k)
+                        genders=genders, ages=comp_ages, mask=mask, k=args.k)
     print(f"saved {args.out}: {len(groups)} composites of >= {args.k} people ({time.time() - t0:.0f}s)", file=sys.stderr)
     return 0
 

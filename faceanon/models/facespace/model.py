@@ -153,6 +153,7 @@ class CompositeBank:
         self.sizes = d["sizes"]
         self.mask = d["mask"]
         self.k = int(d["k"])
+        self.genders = d["genders"] if "genders" in d else np.full(len(self.codes), -1, np.int8)
         self._detail = None
 
     def detail(self, index: int) -> np.ndarray:
@@ -160,8 +161,11 @@ class CompositeBank:
             self._detail = np.stack([t - cv2.GaussianBlur(t, (0, 0), DETAIL_SIGMA) for t in self.textures])
         return self._detail[index]
 
-    def nearest(self, code: np.ndarray) -> int:
+    def nearest(self, code: np.ndarray, among: np.ndarray | None = None) -> int:
+        """Index of the composite nearest to ``code``, optionally among a boolean selection."""
         d = np.linalg.norm(self.codes - code, axis=1)
+        if among is not None and among.any():
+            d = np.where(among, d, np.inf)
         return int(np.argmin(d))
 
 
@@ -169,6 +173,26 @@ def _polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     m = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(m, np.round(points * 16).astype(np.int32), 1, shift=4)
     return m.astype(np.float32)
+
+
+def canonical_detail(fs: FaceSpace, image: np.ndarray, enc: Encoding) -> tuple[np.ndarray, float]:
+    """The face's own fine detail (above DETAIL_SIGMA) in the canonical frame, normalised like
+    the bank's composites (zero mean, unit std inside the face), and the std that undoes it."""
+    c, ids = fs.canon, fs.canon_ids
+    own, _ = geo.warp(geo.luminance(image), enc.points, fs.mean_shape, fs.face_triangles, (c, c), ids=ids)
+    inside = ids >= 0
+    mu, sd = float(own[inside].mean()), float(own[inside].std() + 1e-6)
+    own_n = np.where(inside, (own - mu) / sd, 0).astype(np.float32)
+    return own_n - cv2.GaussianBlur(own_n, (0, 0), DETAIL_SIGMA), sd
+
+
+def _expression_keep_mask(fs: FaceSpace) -> np.ndarray:
+    """Eye openings and lips in the canonical frame, softened: their detail stays the person's."""
+    c = fs.canon
+    keep = np.zeros((c, c), np.float32)
+    for idx in (range(36, 42), range(42, 48), range(48, 60)):
+        keep = np.maximum(keep, _polygon_mask(fs.mean_shape[list(idx)], (c, c)))
+    return cv2.GaussianBlur(cv2.dilate(keep, np.ones((3, 3), np.uint8)), (0, 0), 1.5)
 
 
 def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np.ndarray, d_tex: np.ndarray,
@@ -180,18 +204,8 @@ def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np
     teeth and lips follow the person's expression (composites average open and closed mouths)."""
     c = fs.canon
     if detail is not None and amount > 0:
-        ids = fs.canon_ids
-        grey = geo.luminance(image)
-        own, _ = geo.warp(grey, enc.points, fs.mean_shape, fs.face_triangles, (c, c), ids=ids)
-        inside = ids >= 0
-        mu, sd = own[inside].mean(), own[inside].std() + 1e-6
-        own_n = np.where(inside, (own - mu) / sd, 0)
-        own_detail = own_n - cv2.GaussianBlur(own_n, (0, 0), DETAIL_SIGMA)
-        keep = np.zeros((c, c), np.float32)
-        for idx in (range(36, 42), range(42, 48), range(48, 60)):
-            keep = np.maximum(keep, _polygon_mask(fs.mean_shape[list(idx)], (c, c)))
-        keep = cv2.GaussianBlur(cv2.dilate(keep, np.ones((3, 3), np.uint8)), (0, 0), 1.5)
-        transfer = amount * (detail - own_detail) * (1 - keep) * sd
+        own_detail, sd = canonical_detail(fs, image, enc)
+        transfer = amount * (detail - own_detail) * (1 - _expression_keep_mask(fs)) * sd
         d_tex = cv2.resize(d_tex, (c, c), interpolation=cv2.INTER_LINEAR) + transfer
     return fs.render(image, enc, d_shape, d_tex)
 
@@ -204,3 +218,36 @@ def composite_bank() -> CompositeBank:
 @lru_cache(maxsize=1)
 def face_space() -> FaceSpace:
     return FaceSpace()
+
+
+ATTRIBUTES_FILE = Path(__file__).with_name("attributes.npz")
+
+
+@dataclass
+class AttributeProbe:
+    """Linear read-outs of predicted gender and age from an identity code (attributes.py)."""
+
+    gender_w: np.ndarray
+    gender_b: float
+    age_w: np.ndarray
+    age_b: float
+
+    def male(self, code: np.ndarray) -> bool:
+        return float(code @ self.gender_w + self.gender_b) > 0
+
+    @property
+    def directions(self) -> np.ndarray:
+        """(2, id_dims) unit directions along which gender and age change."""
+        rows = np.stack([self.gender_w, self.age_w]).astype(np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@lru_cache(maxsize=1)
+def attribute_probe() -> AttributeProbe:
+    if not ATTRIBUTES_FILE.exists():
+        from ...errors import FaceanonError
+
+        raise FaceanonError(f"attribute probe {ATTRIBUTES_FILE} is missing; build it with "
+                            "`python -m faceanon.models.facespace.attributes`")
+    d = np.load(ATTRIBUTES_FILE)
+    return AttributeProbe(d["gender_w"], float(d["gender_b"]), d["age_w"], float(d["age_b"]))

