@@ -96,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="degrade the anonymized images before scoring (robustness); the run is named METHOD@AFTER")
     ev.add_argument("-q", "--quiet", action="store_true")
 
+    t = sub.add_parser("train", help="train CIAGAN, the FIT transformer or CFA-Net on identity folders (resumable)")
+    t.add_argument("network", choices=["ciagan", "fit", "cfa"])
+    t.add_argument("--data", action="append", help="folder of <identity>/<image> files, repeatable (needed to start a run)")
+    t.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl, samples_*.png")
+    t.add_argument("--steps", type=int, default=20000, help="train until this many steps in total")
+    t.add_argument("--every", type=int, default=200, help="checkpoint and sample grid every N steps")
+    t.add_argument("--size", type=int, help="image size (default 64; the papers use 128)")
+    t.add_argument("--width", type=float, help="channel multiplier (1 = the paper's network)")
+    t.add_argument("--batch", type=int, help="batch size")
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = its default)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--export", metavar="FILE", help="do not train: write the run's small inference checkpoint to FILE")
+    t.add_argument("-q", "--quiet", action="store_true")
+
     demo = sub.add_parser("demo", help="anonymize an image with several methods into a before/after sheet")
     demo.add_argument("image", nargs="?", default="samples/city.jpg")
     demo.add_argument("-o", "--output", default="demo")
@@ -185,6 +200,17 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "evaluate":
         return _evaluate(args)
+    if args.command == "train":
+        from .models.nets import train as nets
+
+        if args.export:
+            nets.export(Path(args.out), Path(args.export))
+            print(f"faceanon: wrote {args.export}", file=sys.stderr)
+            return 0
+        result = nets.train(args.network, args.data or [], Path(args.out), args.steps, args.every, args.size, args.width,
+                            args.batch, args.device, args.threads, args.seed, progress=not args.quiet)
+        print(f"faceanon: {args.network} at step {result['step']} in {args.out}", file=sys.stderr)
+        return 0
     detector_params = _key_values(args.detector_param, "--detector-param")
     options = RunOptions(max_pixels=args.max_pixels, progress=not args.quiet and sys.stderr.isatty())
     if args.command == "detect":

@@ -137,3 +137,28 @@ def test_controllability_curve_of_blur(mini, capsys):
     sims = [p["sface_self_similarity"] for p in curve["curve"]]
     assert curve["param"] == "k" and sims[0] > 0.9 and sims[-1] < 0.5
     assert curve["monotone_sface"] and curve["spearman_sface"] < -0.9
+
+
+def test_degradations_keep_the_frame_and_lose_detail(lfw_face):
+    from faceanon.evaluate.protocol import degrade
+
+    for how in ("jpeg75", "downscale0.5"):
+        out = degrade(lfw_face, how)
+        assert out.shape == lfw_face.shape and out.dtype == np.uint8
+        assert not np.array_equal(out, lfw_face) and metrics.ssim(lfw_face, out) > 0.6
+    # LFW files are JPEGs already, so recompression changes little; halving the size loses detail
+    assert metrics.ssim(lfw_face, degrade(lfw_face, "downscale0.5")) < 0.99
+    assert degrade(lfw_face, None) is lfw_face
+    with pytest.raises(ValueError):
+        degrade(lfw_face, "sepia")
+
+
+def test_robustness_run_is_named_apart_and_password_never_stored(mini, capsys):
+    report = mini / "report_fit"
+    code = main(["evaluate", "lfw", "--images", str(mini / "images"), "--pairs", str(mini / "pairs.txt"),
+                 "--report", str(report), "--method", "fit", "--param", "password=hunter2", "--limit", "4",
+                 "--curve-pairs", "0", "--after", "jpeg75", "-q"])
+    assert code == 0
+    files = sorted(p.name for p in (report / "lfw").iterdir())
+    assert "fit@jpeg75.json" in files
+    assert not any("hunter2" in p.read_text(errors="ignore") for p in (report / "lfw").glob("*.json"))

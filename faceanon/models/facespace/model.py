@@ -34,6 +34,13 @@ def keep_expression(d_shape: np.ndarray) -> np.ndarray:
     return d
 
 
+def expression_projection(n_points: int) -> np.ndarray:
+    """keep_expression as a matrix on flattened (n_points x 2) shape changes: it is linear, so
+    the differentiable renderer applies exactly the same restriction."""
+    eye = np.eye(n_points * 2, dtype=np.float32)
+    return np.stack([keep_expression(e).reshape(-1) for e in eye], 1)
+
+
 @dataclass
 class Encoding:
     """One face in the face space."""

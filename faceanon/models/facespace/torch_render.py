@@ -15,7 +15,24 @@ import torch
 import torch.nn.functional as F
 
 from . import geometry as geo
-from .model import Encoding, FaceSpace
+from .model import LIGHT_SIGMA_TEX, Encoding, FaceSpace, expression_projection
+
+
+def _gaussian_kernel(sigma: float) -> torch.Tensor:
+    """1-D kernel of the size OpenCV picks for float images (ksize 0)."""
+    size = int(round(sigma * 4 * 2 + 1)) | 1
+    x = torch.arange(size, dtype=torch.float32) - size // 2
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """cv2.GaussianBlur(img, (0, 0), sigma) with its default border (reflect-101) for (H, W)."""
+    k = _gaussian_kernel(sigma)
+    pad = len(k) // 2
+    x = F.pad(img[None, None], (pad, pad, pad, pad), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    return F.conv2d(x, k.view(1, 1, -1, 1))[0, 0]
 
 
 def _barycentric(px: torch.Tensor, tri_pts: torch.Tensor) -> torch.Tensor:
@@ -43,6 +60,7 @@ class TorchFaceRenderer:
         self.inv = torch.from_numpy(inv)
         self.shape0 = torch.from_numpy(enc.shape.reshape(-1, 2).astype(np.float32))
         self.pattern = torch.from_numpy(fs.id_pattern)
+        self.keep_expression = torch.from_numpy(expression_projection(len(enc.points)))
         self.shape_pcs = torch.from_numpy(fs.shape_pcs)
         self.tex_pcs = torch.from_numpy(fs.tex_pcs)
         self.tex_mask = torch.from_numpy(fs.tex_mask)
@@ -58,12 +76,14 @@ class TorchFaceRenderer:
         self.grid_px = torch.from_numpy(np.stack([xs, ys], -1))  # h,w,2 image coords
 
     def deltas(self, identity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """FaceSpace.deltas in torch: the same expression restriction and light-band filter."""
         dc = self.pattern @ (identity - self.identity0)
         n = self.fs.n_shape
-        d_shape = ((dc[:n] / self.fs.shape_weight) @ self.shape_pcs).reshape(-1, 2)
+        d_shape = (self.keep_expression @ ((dc[:n] / self.fs.shape_weight) @ self.shape_pcs)).reshape(-1, 2)
         d_tex = torch.zeros(self.fs.tex * self.fs.tex)
         d_tex = d_tex.masked_scatter(self.tex_mask.reshape(-1), (dc[n:] @ self.tex_pcs) * self.enc.tex_sd)
-        return d_shape, d_tex.reshape(self.fs.tex, self.fs.tex)
+        d_tex = d_tex.reshape(self.fs.tex, self.fs.tex)
+        return d_shape, d_tex - gaussian_blur(d_tex, LIGHT_SIGMA_TEX)
 
     def _sample(self, img: torch.Tensor, coords: torch.Tensor, size_wh) -> torch.Tensor:
         w, h = size_wh

@@ -1,0 +1,157 @@
+"""The papers' networks (issue 6): layer shapes against the published architectures, and a
+one-batch overfit in which each network's losses fall."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from faceanon.models.nets import cfanet, ciagan, fitnet
+from faceanon.models.nets.blocks import count_parameters
+
+
+def test_ciagan_matches_the_paper():
+    """Official code (dvl-tum/ciagan, arch_unet_flex.py) at 128 px and 1200 identities."""
+    g, d, s = ciagan.Generator(128, 1200, 1.0), ciagan.Discriminator(128, 1.0), ciagan.IdentityNet(1200, 1.0)
+    assert (count_parameters(g), count_parameters(d), count_parameters(s)) == (11_801_123, 18_233_409, 12_924_144)
+    x, onehot = torch.rand(2, 6, 128, 128), torch.eye(1200)[:2]
+    assert g.encoder(x).shape == (2, 256, 4, 4)  # residual down blocks to 256 x 4 x 4
+    assert g.identity_mlp(onehot).shape == (2, 512)  # FC x 7
+    assert g.identity_code(onehot).shape == (2, 256, 4, 4)  # reshaped + convs
+    assert g(x, onehot).shape == (2, 3, 128, 128)
+    assert d(torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128)).shape == (2, 1)
+    assert sum(isinstance(m, nn.Linear) for m in g.identity_mlp) == 7
+
+
+def test_fit_matches_the_paper():
+    """Official code (laoreja/face-identity-transformer): ResNet-9 T with resize-convolution,
+    Q with N/4 16-way heads, M/R/WR PatchGANs + a shared half-resolution one."""
+    t, q, d = fitnet.Transformer(), fitnet.AuxiliaryQ(), fitnet.Discriminators()
+    assert (count_parameters(t), count_parameters(q), count_parameters(d)) == (11_433_795, 6_988_672, 11_062_528)
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in t.modules())
+    assert sum(isinstance(m, fitnet.ResnetBlock) for m in t.modules()) == 9
+    assert all(isinstance(m, nn.BatchNorm2d) for m in t.modules() if "Norm" in type(m).__name__)
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    z = fitnet.password_bits([3, 40000])
+    assert t(x, z).shape == (2, 3, 128, 128)
+    heads = q(x, x)
+    assert len(heads) == fitnet.PASSWORD_BITS // 4 and all(h.shape == (2, 16) for h in heads)
+    assert [o.shape[-1] for o in d(x, "WR")] == [14, 6]
+    # the inverse password is the complement: -z in the +-0.5 code
+    p = np.array([0, 1234, 65535])
+    assert torch.equal(fitnet.password_bits(fitnet.inverse_password(p)), -fitnet.password_bits(p))
+
+
+def test_cfanet_codes_and_angle():
+    e, g = cfanet.Encoder(0.25), cfanet.Decoder(0.25, id_dim=cfanet.Encoder(0.25).id_dim)
+    x = torch.rand(3, 3, 64, 64) * 2 - 1
+    content, z = e(x)
+    assert content.shape == (3, 8, 4, 4) and z.shape == (3, e.id_dim)
+    assert torch.allclose(z.norm(dim=1), torch.ones(3), atol=1e-4)  # on the unit sphere
+    assert torch.allclose(content.norm(dim=1), torch.ones(3, 4, 4), atol=1e-3)
+    assert g(content, z).shape == (3, 3, 64, 64)
+    for theta in (0, 30, 90, 150):
+        za = cfanet.at_angle(z, theta, torch.Generator().manual_seed(1))
+        assert torch.allclose((za * z).sum(1), torch.full((3,), float(np.cos(np.radians(theta)))), atol=1e-4)
+    a, b = z[:1], z[1:2]
+    mid = cfanet.slerp(a, b, torch.tensor([0.5]))
+    assert torch.allclose((mid * a).sum(), (mid * b).sum(), atol=1e-4)
+    patches = cfanet.random_patches(x, 4, 16, torch.Generator().manual_seed(0))
+    assert patches.shape == (12, 3, 16, 16)
+
+
+def _falls(history: list[dict], key: str) -> bool:
+    first = np.mean([h[key] for h in history[:5]])
+    last = np.mean([h[key] for h in history[-5:]])
+    return last < first
+
+
+def _faces(n: int, size: int) -> torch.Tensor:
+    """Smooth random images (a fixed batch to overfit)."""
+    g = torch.Generator().manual_seed(0)
+    small = torch.rand(n, 3, size // 8, size // 8, generator=g)
+    return torch.nn.functional.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def test_ciagan_one_batch_overfit():
+    torch.manual_seed(0)
+    model = ciagan.CIAGAN(img_size=64, num_classes=4, width=0.25, lr=5e-4)
+    pts = np.array([[12 + 40 * np.sin(np.pi * i / 16), 20 + 40 * (1 - np.cos(np.pi * i / 16)) / 2] for i in range(17)] +
+                   [[32, 20 + i] for i in range(51)], np.float32)
+    lm = torch.from_numpy(ciagan.landmark_image(pts, 64))[None].repeat(4, 1, 1, 1)
+    mask = torch.from_numpy(ciagan.face_mask(pts, 64))[None].repeat(4, 3, 1, 1)
+    images = _faces(4, 64)
+    batch = {"image": images, "landmarks": lm, "mask": mask, "target": torch.tensor([1, 2, 3, 0]),
+             "target_image": images.roll(1, 0), "other_image": images.roll(2, 0), "same": torch.tensor([0.0, 1, 0, 1])}
+    history = [model.train_step(batch) for _ in range(30)]
+    for key in ("siamese", "critic", "g_identity"):
+        assert _falls(history, key), (key, history[0], history[-1])
+    assert model.anonymize(batch).shape == (4, 3, 64, 64)
+
+
+class _TinyRecognizer(nn.Module):
+    """Stands in for SFace (112 px in, 128-d out) so the test runs in seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.AvgPool2d(4), nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Flatten(), nn.LazyLinear(128))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x / 255.0)
+
+
+def test_fit_one_batch_overfit():
+    torch.manual_seed(0)
+    rec = _TinyRecognizer()
+    rec(torch.zeros(1, 3, 112, 112))  # materialise the lazy layer before the optimizers see it
+    model = fitnet.FITNet(img_size=64, num_classes=4, width=0.125, blocks=3, lr=5e-4, recognizer=rec)
+    batch = {"image": _faces(4, 64), "identity": torch.tensor([0, 1, 2, 3])}
+    # the same passwords every step: one batch to overfit
+    history = [model.train_step(batch, np.random.default_rng(0)) for _ in range(30)]
+    for key in ("recon_l1", "aux", "d"):
+        assert _falls(history, key), (key, history[0], history[-1])
+
+
+def test_cfanet_one_batch_overfit():
+    torch.manual_seed(0)
+    # a weak adversarial term: in a few dozen steps the GAN game would drown the other losses
+    model = cfanet.CFANet(img_size=32, width=0.125, lr=2e-3, patch=16, adversarial=0.05)
+    batch = {"image": _faces(4, 32)}
+    history = [model.train_step(batch) for _ in range(40)]
+    for key in ("rec", "d"):
+        assert _falls(history, key), (key, history[0], history[-1])
+    x = batch["image"] * 2 - 1
+    assert model.anonymize(x, 90, torch.Generator().manual_seed(0)).shape == x.shape
+
+
+def test_train_command_resumes_and_exports(tmp_path, monkeypatch):
+    """Two short runs continue one checkpoint; --export writes the small inference file."""
+    from faceanon.models.nets import train as nets
+
+    root = tmp_path / "faces"
+    rng = np.random.default_rng(0)
+    # no real faces needed: FaceCrops is replaced by random crops of the same shape
+    class Fake:
+        identities = ["a", "b", "c"]
+        images = (rng.random((9, 32, 32, 3)) * 255).astype(np.uint8)
+        labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+        points = np.zeros((9, 68, 2), np.float32)
+        size = 32
+
+        def __init__(self, *a, **k):
+            pass
+
+        def __len__(self):
+            return 9
+
+        tensor = nets.FaceCrops.tensor
+        same_identity = nets.FaceCrops.same_identity
+
+    monkeypatch.setattr(nets, "FaceCrops", Fake)
+    out = tmp_path / "run"
+    nets.train("cfa", [str(root)], out, steps=2, every=2, size=32, width=0.125, batch=2, progress=False)
+    nets.train("cfa", [], out, steps=4, every=2, progress=False)
+    steps = [int(line.split('"step": ')[1].split(",")[0]) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [2, 4] and (out / "samples_000004.png").exists()
+    nets.export(out, tmp_path / "cfa.pt")
+    small = torch.load(tmp_path / "cfa.pt", weights_only=False)
+    assert small["step"] == 4 and all(k.startswith(("E.", "G.")) for k in small["weights"])
