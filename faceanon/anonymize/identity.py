@@ -174,14 +174,14 @@ class Swap(IdentityReplacer):
 @ANONYMIZERS.register("falco")
 class Falco(IdentityReplacer):
     summary = "FALCO: identity code optimised from a fake nearest neighbour until its similarity is under margin m, attributes kept"
-    strength = ("margin", [0.9, 0.6, 0.3, 0.0, -0.3, -0.6])
+    strength = ("margin", [0.9, 0.6, 0.3, 0.0, -0.3, -0.6, -0.8])
     params = {
-        "margin": Param(float, 0.0, "the new identity's cosine similarity to the original must fall under this"),
+        "margin": Param(float, -0.6, "the new identity's cosine similarity to the original must fall under this"),
         "attributes": Param(float, 10.0, "weight of keeping gender and age (their directions in the identity space)"),
         "steps": Param(int, 200, "optimisation steps"),
     }
 
-    def __init__(self, margin: float = 0.0, attributes: float = 10.0, steps: int = 200) -> None:
+    def __init__(self, margin: float = -0.6, attributes: float = 10.0, steps: int = 200) -> None:
         if not -1 <= margin < 1:
             raise UsageError("parameter margin: must be in [-1, 1)")
         self.margin, self.attributes, self.steps = margin, attributes, steps

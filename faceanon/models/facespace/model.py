@@ -210,10 +210,13 @@ def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np
     change is a luminance delta); the eye openings and the lips keep their own detail, so gaze,
     teeth and lips follow the person's expression (composites average open and closed mouths)."""
     c = fs.canon
+    # The identity texture change stays out of the eye openings and lips too: the linear model
+    # mixes open and closed mouths and eyes, and would paint a dark mouth onto a closed one.
+    free = 1 - _expression_keep_mask(fs)
+    d_tex = cv2.resize(d_tex, (c, c), interpolation=cv2.INTER_LINEAR) * free
     if detail is not None and amount > 0:
         own_detail, sd = canonical_detail(fs, image, enc)
-        transfer = amount * (detail - own_detail) * (1 - _expression_keep_mask(fs)) * sd
-        d_tex = cv2.resize(d_tex, (c, c), interpolation=cv2.INTER_LINEAR) + transfer
+        d_tex = d_tex + amount * (detail - own_detail) * free * sd
     return fs.render(image, enc, d_shape, d_tex)
 
 
