@@ -151,6 +151,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         if not replace_section(Path(args.readme), "results-table", ev.results_table(Path(args.report))):
             raise UsageError(f"{args.readme}: no results-table markers")
+        replace_section(Path(args.readme), "robustness", ev.robustness_table(Path(args.report)))
         from .evaluate.report import scatter_plot
 
         for dataset in ev.DATASETS:

@@ -54,3 +54,22 @@ def test_fgsm_is_one_bounded_step(lfw_face):
     out = faceanon.anonymize(lfw_face, method="fgsm", epsilon=0.02, faces=[face])
     diff = np.abs(out.astype(int) - lfw_face)
     assert 0 < diff.max() <= round(0.02 * 255) + 1
+
+
+def test_structured_adversarial_fools_sface_keeps_geometry(lfw_face):
+    """The texture-code attack: SFace is pushed away, the picture and its landmarks stay."""
+    from faceanon.align import Landmarker
+    from faceanon.evaluate import metrics
+
+    face = faceanon.detect(lfw_face)[0]
+    out = faceanon.anonymize(lfw_face, method="adversarial", faces=[face])
+    sface = recognizer("sface")
+    assert float(sface.embed(lfw_face, face) @ sface.embed(out, face)) < 0.5
+    assert metrics.ssim(lfw_face, out) > 0.93
+    a, b = faceanon.Face(face.box, face.score, face.landmarks5), faceanon.Face(face.box, face.score, face.landmarks5)
+    Landmarker(68)(lfw_face, [a])
+    Landmarker(68)(out, [b])
+    iod = np.linalg.norm(a.landmarks68[36:42].mean(0) - a.landmarks68[42:48].mean(0))
+    assert np.linalg.norm(a.landmarks68 - b.landmarks68, axis=1).mean() / iod < 0.05
+    weaker = faceanon.anonymize(lfw_face, method="adversarial", delta=0.25, faces=[face])
+    assert metrics.ssim(lfw_face, weaker) > metrics.ssim(lfw_face, out)

@@ -19,7 +19,8 @@ from .region import region_mask
 def _sface():
     from ..models.sface_torch import build_sface
 
-    return build_sface()
+    # Only gradients with respect to the input are needed: no weight gradients (3-5x faster).
+    return build_sface().requires_grad_(False)
 
 
 def _aligned_sampler(face: Face, shape: tuple[int, int]):
@@ -102,3 +103,81 @@ class PGD(_PixelAttack):
     def apply(self, crop, face, rng):
         step = self.step if self.step > 0 else 2.5 * self.epsilon / max(1, self.steps)
         return self._attack(crop, face, self.epsilon, self.steps, step)
+
+
+@lru_cache(maxsize=1)
+def _texture_variances() -> np.ndarray:
+    from ..models.facespace.model import MODEL_FILE
+
+    return np.load(MODEL_FILE)["tex_var"].astype(np.float32)
+
+
+@ANONYMIZERS.register("adversarial")
+class StructuredAdversarial(Anonymizer):
+    """The systematic De-ID paper's adversarial de-identification, adapted: the perturbation is
+    not free pixel noise but a low-dimensional code, the face space's 200 shape-free texture
+    components (smooth, face-shaped patterns), each clipped to ``delta`` of its natural standard
+    deviation, drawn at the face's own geometry. Landmarks are held exactly (no geometry
+    change), light is kept (the change's lowest band is removed, as in the identity engines).
+    Signed-gradient steps against the differentiable SFace: dlib is the judge."""
+
+    summary = "structured adversarial De-ID: face-space texture code pushed against SFace, geometry held; judge with dlib"
+    needs_landmarks68 = True
+    strength = ("delta", [0.1, 0.25, 0.5, 1.0, 2.0])
+    params = {
+        "delta": Param(float, 1.0, "largest change of each texture component, in its standard deviations"),
+        "steps": Param(int, 10, "signed-gradient steps"),
+    }
+
+    def __init__(self, delta: float = 1.0, steps: int = 10) -> None:
+        self.delta, self.steps = delta, steps
+
+    def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
+        import cv2
+        import torch
+        import torch.nn.functional as F
+
+        from ..models.facespace import geometry as geo
+        from ..models.facespace.model import LIGHT_SIGMA_TEX, face_space
+        from ..models.facespace.torch_render import gaussian_blur
+
+        if face.landmarks5 is None or face.landmarks68 is None:
+            return crop, np.zeros(crop.shape[:2], np.float32)
+        fs = face_space()
+        enc = fs.encode(crop, face.landmarks68)
+        h, w = crop.shape[:2]
+        # Where each crop pixel lies in the texture frame (fixed: the geometry does not move).
+        t = fs.tex
+        uv = np.stack(np.meshgrid(np.arange(t, dtype=np.float32), np.arange(t, dtype=np.float32)), -1)
+        coords, cover = geo.warp(uv, fs.tex_pts, enc.points, fs.face_triangles, (h, w))
+        r = max(2, int(round(max(face.width, face.height) * 0.03)))
+        fade = cv2.GaussianBlur(cv2.erode(cover, np.ones((2 * r + 1, 2 * r + 1), np.uint8)), (0, 0), r)
+        grid = torch.from_numpy(np.stack([coords[..., 0] / (t - 1) * 2 - 1, coords[..., 1] / (t - 1) * 2 - 1], -1))[None]
+        fade_t = torch.from_numpy(fade)[None, None]
+        pcs = torch.from_numpy(fs.tex_pcs)
+        mask = torch.from_numpy(fs.tex_mask.reshape(-1))
+        bound = torch.from_numpy(self.delta * np.sqrt(_texture_variances()))
+
+        def delta_image(a: torch.Tensor) -> torch.Tensor:
+            tex = torch.zeros(t * t).masked_scatter(mask, (a @ pcs) * enc.tex_sd).reshape(t, t)
+            tex = tex - gaussian_blur(tex, LIGHT_SIGMA_TEX)
+            return F.grid_sample(tex[None, None], grid, mode="bilinear", align_corners=True) * fade_t
+
+        net = _sface()
+        sample = _aligned_sampler(face, (h, w))
+        x0 = torch.from_numpy(crop.astype(np.float32)).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            e0 = net(sample(x0))[0]
+            e0 = e0 / e0.norm()
+        a = torch.from_numpy((rng.uniform(-0.05, 0.05, len(bound)) * bound.numpy()).astype(np.float32))
+        step = 2.5 / max(1, self.steps) * bound
+        for _ in range(self.steps):
+            a.requires_grad_(True)
+            e = net(sample((x0 + delta_image(a)).clamp(0, 255)))[0]
+            sim = (e / e.norm()) @ e0
+            (grad,) = torch.autograd.grad(sim, a)
+            with torch.no_grad():
+                a = torch.max(torch.min(a - step * grad.sign(), bound), -bound)
+        with torch.no_grad():
+            out = (x0 + delta_image(a)).clamp(0, 255)[0].permute(1, 2, 0).round().numpy().astype(np.uint8)
+        return out, np.ones((h, w), np.float32)  # outside the face the crop is unchanged

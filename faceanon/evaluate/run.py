@@ -123,6 +123,34 @@ def results_table(report_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def robustness_table(report_dir: Path, dataset: str = "lfw") -> str:
+    """Runs that were also scored after a degradation (``--after``), side by side: does the
+    protection survive re-compression and downscaling?"""
+    runs = {}
+    for p in sorted((Path(report_dir) / dataset).glob("*@*.json")):
+        data = json.loads(p.read_text())
+        base = data["run"].split("@")[0]
+        runs.setdefault(base, {})[data["after"]] = data["summary"]
+    lines = ["| run | pairs | SSIM | ID similarity SFace / dlib | TPR SFace / dlib | after JPEG 75: TPR SFace / dlib | "
+             "after 0.5x downscale: TPR SFace / dlib |", "|---|---|---|---|---|---|---|"]
+    for base, after in sorted(runs.items()):
+        plain = Path(report_dir) / dataset / f"{base}.json"
+        if not plain.exists():
+            continue
+        s = json.loads(plain.read_text())["summary"]
+        cells = []
+        for how in ("jpeg75", "downscale0.5"):
+            a = after.get(how)
+            cells.append(f"{_fmt(a.get('tpr_sface'))} / {_fmt(a.get('tpr_dlib'))}" if a else "- / -")
+        lines.append(f"| `{base}` | {s['pairs']} | {_fmt(s.get('ssim'))} | {_fmt(s.get('self_similarity_sface'))} / "
+                     f"{_fmt(s.get('self_similarity_dlib'))} | {_fmt(s.get('tpr_sface'))} / {_fmt(s.get('tpr_dlib'))} | "
+                     f"{cells[0]} | {cells[1]} |")
+    lines.append(f"\n{dataset.upper()} pairs_dev; ID similarity = mean cosine between the original and the anonymized "
+                 "photo of the same image. Regenerate with `faceanon evaluate lfw --method M --after jpeg75` etc. and "
+                 "`faceanon evaluate table`.")
+    return "\n".join(lines)
+
+
 def print_line(result: dict) -> None:
     print(json.dumps({"run": result["run"], **result["summary"],
                       "controllability": result["controllability"]}), file=sys.stdout, flush=True)
