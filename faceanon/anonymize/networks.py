@@ -1,6 +1,10 @@
 """The papers' networks as anonymizers: `ciagan`, `fit-net` and `cfa-net` run the small
-checkpoints this project trained (models/nets, `faceanon train`). Each face is aligned to the
-networks' crop, transformed, and warped back through a soft face mask."""
+checkpoints this project trains (models/nets, `faceanon train`). Each face is aligned to the
+networks' crop, transformed, and warped back through a soft face mask.
+
+Not yet in the registry: no checkpoint is shipped yet (see the README); `register()` adds the
+three names once `weights/<name>.pt` exist, so `faceanon methods` never lists a method that
+cannot run."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -14,6 +18,8 @@ from ..errors import FaceanonError, UsageError
 from ..registry import Param
 from ..types import Face
 from .base import ANONYMIZERS, Anonymizer
+
+NAMES = {"ciagan": "ciagan", "fit-net": "fit", "cfa-net": "cfa"}  # method -> checkpoint
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "nets" / "weights"
 
@@ -81,7 +87,6 @@ class _NetworkAnonymizer(Anonymizer):
         return back, cv2.warpAffine(mask, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
 
 
-@ANONYMIZERS.register("ciagan")
 class CIAGANAnonymizer(_NetworkAnonymizer):
     summary = "CIAGAN network (trained here, small): landmarks + masked background + identity control vector"
     network = "ciagan"
@@ -109,7 +114,6 @@ class CIAGANAnonymizer(_NetworkAnonymizer):
         return out[0].permute(1, 2, 0).numpy()
 
 
-@ANONYMIZERS.register("fit-net")
 class FITNetAnonymizer(_NetworkAnonymizer):
     summary = "FIT identity transformer network (trained here, small), password-conditioned and reversible"
     network = "fit"
@@ -134,7 +138,6 @@ class FITNetAnonymizer(_NetworkAnonymizer):
         return ((out[0] + 1) / 2).permute(1, 2, 0).numpy()
 
 
-@ANONYMIZERS.register("cfa-net")
 class CFANetAnonymizer(_NetworkAnonymizer):
     summary = "CFA-Net network (trained here, small): identity code at angle theta on the sphere"
     network = "cfa"
@@ -155,3 +158,14 @@ class CFANetAnonymizer(_NetworkAnonymizer):
             content, z = net.E(x)
             out = net.G(content, at_angle(z, self.angle, g))
         return ((out[0] + 1) / 2).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def register() -> list[str]:
+    """Register the network anonymizers whose checkpoints are present; returns their names."""
+    classes = {"ciagan": CIAGANAnonymizer, "fit-net": FITNetAnonymizer, "cfa-net": CFANetAnonymizer}
+    done = []
+    for method, checkpoint in NAMES.items():
+        if (WEIGHTS / f"{checkpoint}.pt").exists() and method not in ANONYMIZERS.names():
+            ANONYMIZERS.register(method)(classes[method])
+            done.append(method)
+    return done
