@@ -108,13 +108,13 @@ def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: 
         return
     try:
         out, faces = pipeline.anonymize(picture.rgb, faces)
+        trailer = pipeline.anonymizer.recovery_payload(picture.rgb, out)
     except FaceanonError:
         raise
     except Exception as e:
         raise ProcessingError(f"{job.src}: anonymization failed ({type(e).__name__}: {e}); nothing written") from None
     report.faces += len(faces)
     report.detections[job.rel] = [f.to_list() for f in faces]
-    trailer = pipeline.anonymizer.recovery_payload(picture.rgb, out)
     write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata, trailer=trailer)
 
 

@@ -232,3 +232,16 @@ def test_payload_trailer_survives_format_and_rejects_wrong_password(tmp_path, ce
     plain = tmp_path / "plain.png"
     write_image(plain, Picture(celeba_face))
     assert read_trailer(plain) is None
+
+
+def test_damaged_payload_falls_back_to_the_image_only_inverse(tmp_path, celeba_face, capsys):
+    Image.fromarray(celeba_face).save(tmp_path / "in.png")
+    assert main(["anonymize", str(tmp_path / "in.png"), "-o", str(tmp_path / "anon.png"), "--method", "fit",
+                 "--password", "pw", "-q"]) == 0
+    data = bytearray((tmp_path / "anon.png").read_bytes())
+    data[-200] ^= 0xFF  # flip bits inside the sealed payload
+    (tmp_path / "anon.png").write_bytes(bytes(data))
+    assert main(["deanonymize", str(tmp_path / "anon.png"), "-o", str(tmp_path / "back.png"), "--password", "pw",
+                 "-q"]) == 0
+    assert "does not open its payload" in capsys.readouterr().err
+    assert read_image(tmp_path / "back.png").rgb.shape == celeba_face.shape

@@ -82,13 +82,13 @@ def typical_radius(fs: FaceSpace, code: np.ndarray) -> float:
 @ANONYMIZERS.register("cfa")
 class CFA(IdentityReplacer):
     summary = "identity code turned by an angle on the hypersphere (CFA-Net), rendered on the real face"
-    strength = ("angle", [0, 15, 30, 45, 60, 90, 120, 150, 180])
+    strength = ("angle", [0, 15, 30, 45, 60, 90, 120, 135, 150, 180])
     params = {
-        "angle": Param(float, 120.0, "angle in degrees between the old and new identity (0 = unchanged)"),
+        "angle": Param(float, 135.0, "angle in degrees between the old and new identity (0 = unchanged)"),
         "radius": Param(float, 1.0, "new identity norm relative to max(own norm, typical norm)"),
     }
 
-    def __init__(self, angle: float = 120.0, radius: float = 1.0) -> None:
+    def __init__(self, angle: float = 135.0, radius: float = 1.0) -> None:
         self.angle, self.radius = angle, radius
 
     def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:

@@ -84,7 +84,7 @@ def open_sealed(sealed: bytes, password: str) -> list[Region] | None:
     salt, nonce, ct = body[:16], body[16:28], body[28:]
     try:
         plain = AESGCM(_key(password, salt)).decrypt(nonce, ct, MAGIC)
-    except InvalidTag:
+    except (InvalidTag, ValueError):  # wrong password, or a damaged payload
         return None
     (n,) = struct.unpack(">I", plain[:4])
     header = json.loads(plain[4 : 4 + n])
