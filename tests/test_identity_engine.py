@@ -114,3 +114,14 @@ def test_fit_turn_is_exact_and_password_specific():
 def test_fit_needs_a_password(lfw_face):
     with pytest.raises(faceanon.UsageError):
         faceanon.anonymize(lfw_face, method="fit")
+
+
+def test_degenerate_landmarks_do_not_stop_the_engine(lfw_face, lfw_detected):
+    """Landmarks that collapse a triangle (seen on a CelebA face) must not raise."""
+    from faceanon.align import Landmarker
+
+    face = faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5)
+    Landmarker(68)(lfw_face, [face])
+    face.landmarks68[31:36] = face.landmarks68[33]  # the nostrils collapse onto one point
+    out = faceanon.anonymize(lfw_face, method="cfa", faces=[face])
+    assert out.shape == lfw_face.shape and not np.array_equal(out, lfw_face)

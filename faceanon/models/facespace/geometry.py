@@ -71,8 +71,9 @@ def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) ->
     d = dst[triangles]
     ones = np.ones((len(triangles), 3, 1), np.float64)
     dh = np.concatenate([d.astype(np.float64), ones], 2)  # T,3,3
-    # solve dh @ A^T = s for A (T,2,3)
-    at = np.linalg.solve(dh + np.eye(3) * 1e-9, s.astype(np.float64))  # T,3,2
+    # solve dh @ A^T = s for A (T,2,3); the pseudo-inverse copes with triangles that landmarks
+    # collapsed to a line (they cover no pixel, but must not stop the whole face)
+    at = np.linalg.pinv(dh) @ s.astype(np.float64)  # T,3,2
     return np.transpose(at, (0, 2, 1)).astype(np.float32)
 
 
