@@ -125,3 +125,8 @@ def test_degenerate_landmarks_do_not_stop_the_engine(lfw_face, lfw_detected):
     face.landmarks68[31:36] = face.landmarks68[33]  # the nostrils collapse onto one point
     out = faceanon.anonymize(lfw_face, method="cfa", faces=[face])
     assert out.shape == lfw_face.shape and not np.array_equal(out, lfw_face)
+    from faceanon.models.facespace.geometry import triangle_affines
+
+    pts = np.array([[812.25, 640.5]] * 3 + [[10, 10], [20, 10]], np.float32)  # a triangle shrunk to a point
+    maps = triangle_affines(pts + 1, pts, np.array([[0, 1, 2], [0, 3, 4]]))
+    assert np.isfinite(maps).all()
