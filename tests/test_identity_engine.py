@@ -116,17 +116,13 @@ def test_fit_needs_a_password(lfw_face):
         faceanon.anonymize(lfw_face, method="fit")
 
 
-def test_degenerate_landmarks_do_not_stop_the_engine(lfw_face, lfw_detected):
-    """Landmarks that collapse a triangle (seen on a CelebA face) must not raise."""
-    from faceanon.align import Landmarker
+def test_degenerate_landmarks_do_not_stop_the_engine():
+    """A CelebA photo whose small side faces give landmarks that collapse a warp triangle made
+    the solver raise 'Singular matrix' and stopped the whole evaluation."""
+    from conftest import SHARED, need
+    from faceanon.io import read_image
 
-    face = faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5)
-    Landmarker(68)(lfw_face, [face])
-    face.landmarks68[31:36] = face.landmarks68[33]  # the nostrils collapse onto one point
-    out = faceanon.anonymize(lfw_face, method="cfa", faces=[face])
-    assert out.shape == lfw_face.shape and not np.array_equal(out, lfw_face)
-    from faceanon.models.facespace.geometry import triangle_affines
-
-    pts = np.array([[812.25, 640.5]] * 3 + [[10, 10], [20, 10]], np.float32)  # a triangle shrunk to a point
-    maps = triangle_affines(pts + 1, pts, np.array([[0, 1, 2], [0, 3, 4]]))
-    assert np.isfinite(maps).all()
+    img = read_image(need(SHARED / "celeba_faces" / "images" / "7368" / "135261.jpg")).rgb
+    for method in ("cfa", "ksame"):
+        out = faceanon.anonymize(img, method=method)
+        assert out.shape == img.shape and not np.array_equal(out, img)
