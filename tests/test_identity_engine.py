@@ -126,3 +126,19 @@ def test_degenerate_landmarks_do_not_stop_the_engine():
     for method in ("cfa", "ksame"):
         out = faceanon.anonymize(img, method=method)
         assert out.shape == img.shape and not np.array_equal(out, img)
+
+
+def test_swap_moves_the_identity_towards_the_source(tmp_path, lfw_face, lfw_detected, celeba_face):
+    from PIL import Image
+
+    source = tmp_path / "source.png"
+    Image.fromarray(celeba_face).save(source)
+    out = _run(lfw_face, lfw_detected, "swap", source=str(source))
+    rec = recognizer("sface")
+    src_face = faceanon.detect(celeba_face)[0]
+    e_src = rec.embed(celeba_face, src_face)
+    assert float(rec.embed(out, lfw_detected) @ e_src) > float(rec.embed(lfw_face, lfw_detected) @ e_src) + 0.05
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(blank)
+    with pytest.raises(faceanon.UsageError, match="no face"):
+        _run(lfw_face, lfw_detected, "swap", source=str(blank))
