@@ -143,7 +143,7 @@ class Swap(IdentityReplacer):
     def _encode_source(path: str) -> Target:
         from ..align import Landmarker
         from ..detect import create_detector
-        from ..evaluate.originals import main_face
+        from ..detect.base import main_face
         from ..io import read_image
 
         rgb = read_image(path).rgb

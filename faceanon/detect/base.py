@@ -108,3 +108,18 @@ def nms(faces: Iterable[Face], iou: float) -> list[Face]:
         return []
     keep = nms_indices(np.stack([f.box for f in faces]), np.array([f.score for f in faces]), iou)
     return [faces[i] for i in keep]
+
+
+def main_face(faces: list[Face], shape: tuple[int, int]) -> Face | None:
+    """The main face of a photo: large, confident and near the centre (dataset crops and swap
+    sources are centred on their person)."""
+    if not faces:
+        return None
+    h, w = shape[:2]
+    centre = np.array([w / 2, h / 2])
+
+    def merit(f: Face) -> float:
+        off = np.linalg.norm(f.center - centre) / max(h, w)
+        return f.score * min(f.width, f.height) / max(h, w) - off
+
+    return max(faces, key=merit)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..align import Landmarker, landmarks5_from_68
 from ..detect import create_detector
+from ..detect.base import main_face
 from ..io import read_image
 from ..io.atomic import atomic_path
 from ..models.recognizers import recognizer
@@ -24,21 +25,6 @@ class Original:
     face: Face | None
     sface: np.ndarray | None = None
     dlib: np.ndarray | None = None
-
-
-def main_face(faces: list[Face], shape: tuple[int, int]) -> Face | None:
-    """The face the dataset is about: large, confident and near the centre (LFW and CelebA
-    crops are centred on the labelled person)."""
-    if not faces:
-        return None
-    h, w = shape[:2]
-    centre = np.array([w / 2, h / 2])
-
-    def merit(f: Face) -> float:
-        off = np.linalg.norm(f.center - centre) / max(h, w)
-        return f.score * min(f.width, f.height) / max(h, w) - off
-
-    return max(faces, key=merit)
 
 
 class OriginalsCache:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...align import Landmarker
-from ...evaluate.originals import main_face
+from ...detect.base import main_face
 from ...io import read_image
 
 
