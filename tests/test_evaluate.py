@@ -1,7 +1,6 @@
 """Evaluation metrics on tiny known cases, and the protocol end to end on a mini dataset."""
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,5 +1,4 @@
 """Videos: frame by frame, timing kept, audio copied on request, broken files reported."""
-from fractions import Fraction
 
 import av
 import numpy as np

@@ -1,5 +1,5 @@
 """Experiment: how much must change? donors' mean shape and/or donors' texture detail."""
-import numpy as np, faceanon, cv2, glob, sys
+import numpy as np, faceanon, cv2, glob
 from PIL import Image
 from faceanon.models.facespace.model import face_space
 from faceanon.models.facespace import geometry as geo

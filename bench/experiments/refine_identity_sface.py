@@ -6,7 +6,7 @@ from faceanon.models.facespace.model import face_space
 from faceanon.models.facespace.torch_render import TorchFaceRenderer
 from faceanon.models.sface_torch import build_sface
 from faceanon.models.recognizers import recognizer
-from faceanon.align import align_face, Landmarker, ARCFACE_TEMPLATE_112
+from faceanon.align import Landmarker, ARCFACE_TEMPLATE_112
 from faceanon.align.align import similarity_transform
 from faceanon.anonymize.identity import rotate_on_sphere, seeded_rotation
 from faceanon.viz import grid, label, save_png
