@@ -75,17 +75,16 @@ def _files(jobs: list[Job], options: RunOptions, desc: str):
     return tqdm(jobs, desc=desc, unit="file", file=sys.stderr, leave=False)
 
 
-def anonymize_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
-                   on_error: Callable[[str], None] = _say) -> RunReport:
+def _run_jobs(jobs: list[Job], options: RunOptions, desc: str, image: Callable[[Job, RunReport], None],
+              video: Callable[[Job, RunReport], None], on_error: Callable[[str], None]) -> RunReport:
+    """Each job through ``image`` or ``video``; a failing file becomes one error line and the
+    batch goes on; warnings are said at the end."""
     report = RunReport()
-    for job in _files(jobs, options, "anonymize"):
+    for job in _files(jobs, options, desc):
         try:
             if job.error:
                 raise InputError(job.src, job.error)
-            if job.is_video:
-                _anonymize_video(pipeline, job, options, report)
-            else:
-                _anonymize_image(pipeline, job, options, report)
+            (video if job.is_video else image)(job, report)
             report.done += 1
         except FaceanonError as e:
             report.errors.append(str(e))
@@ -93,6 +92,12 @@ def anonymize_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
     for w in report.warnings:
         on_error(f"warning: {w}")
     return report
+
+
+def anonymize_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
+                   on_error: Callable[[str], None] = _say) -> RunReport:
+    return _run_jobs(jobs, options, "anonymize", lambda job, report: _anonymize_image(pipeline, job, options, report),
+                     lambda job, report: _anonymize_video(pipeline, job, options, report), on_error)
 
 
 def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> None:
@@ -158,32 +163,21 @@ def deanonymize_jobs(pipeline: Pipeline, password: str, jobs: list[Job], options
     inverse (``pipeline.anonymizer.inverse`` is set by the caller)."""
     from .io.payload import open_sealed, paste, read_trailer
 
-    report = RunReport()
-    for job in _files(jobs, options, "deanonymize"):
-        try:
-            if job.error:
-                raise InputError(job.src, job.error)
-            if job.is_video:
-                _anonymize_video(pipeline, job, options, report)
-            else:
-                picture = read_image(job.src, options.max_pixels)
-                sealed = read_trailer(job.src)
-                regions = open_sealed(sealed, password) if sealed else None
-                if regions is not None:
-                    out = paste(picture.rgb, regions)
-                else:
-                    why = "the password does not open its payload" if sealed else "it carries no payload"
-                    report.warnings.append(f"{job.src}: {why}; image-only inverse (approximate)")
-                    out, faces = pipeline.anonymize(picture.rgb, _detect_or_fail(pipeline, picture.rgb, str(job.src)))
-                    report.faces += len(faces)
-                write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata)
-            report.done += 1
-        except FaceanonError as e:
-            report.errors.append(str(e))
-            on_error(f"error: {e}")
-    for w in report.warnings:
-        on_error(f"warning: {w}")
-    return report
+    def restore_image(job: Job, report: RunReport) -> None:
+        picture = read_image(job.src, options.max_pixels)
+        sealed = read_trailer(job.src)
+        regions = open_sealed(sealed, password) if sealed else None
+        if regions is not None:
+            out = paste(picture.rgb, regions)
+        else:
+            why = "the password does not open its payload" if sealed else "it carries no payload"
+            report.warnings.append(f"{job.src}: {why}; image-only inverse (approximate)")
+            out, faces = pipeline.anonymize(picture.rgb, _detect_or_fail(pipeline, picture.rgb, str(job.src)))
+            report.faces += len(faces)
+        write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata)
+
+    return _run_jobs(jobs, options, "deanonymize", restore_image,
+                     lambda job, report: _anonymize_video(pipeline, job, options, report), on_error)
 
 
 def detect_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
