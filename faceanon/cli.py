@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="anonymize an image with several methods into a before/after sheet")
     demo.add_argument("image", nargs="?", default="samples/city.jpg")
     demo.add_argument("-o", "--output", default="demo")
-    demo.add_argument("--methods", default="blur,pixelate,mask,noise,edge,superpixel")
+    demo.add_argument("--methods", default="blur,pixelate,mask,noise,edge,superpixel,cfa")
     return parser
 
 
