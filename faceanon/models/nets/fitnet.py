@@ -128,9 +128,10 @@ class FITNet(nn.Module):
     """T, Q, D and the recognizer F with its identity head, and one training step."""
 
     def __init__(self, img_size: int = 64, num_classes: int = 150, width: float = 0.5, blocks: int = 9,
-                 lr: float = 1e-4, recognizer: nn.Module | None = None) -> None:
+                 lr: float = 1e-4, recognizer: nn.Module | None = None, train_recognizer_trunk: bool = True) -> None:
         super().__init__()
-        self.config = {"img_size": img_size, "num_classes": num_classes, "width": width, "blocks": blocks, "lr": lr}
+        self.config = {"img_size": img_size, "num_classes": num_classes, "width": width, "blocks": blocks, "lr": lr,
+                       "train_recognizer_trunk": train_recognizer_trunk}
         self.T = Transformer(width=width, blocks=blocks)
         self.Q = AuxiliaryQ(width=width)
         self.D = Discriminators(width=width)
@@ -141,7 +142,12 @@ class FITNet(nn.Module):
         self.opt_g = torch.optim.Adam(list(self.T.parameters()) + list(self.Q.parameters()), lr, betas=betas)
         d_groups = [{"params": self.D.parameters(), "lr": lr}]
         if recognizer is not None:
-            d_groups.append({"params": list(self.F.parameters()) + [self.id_head], "lr": lr / 10})
+            # The paper updates the whole recognizer; on a CPU the trunk's weight gradients cost
+            # most of a step, so the CPU model may keep the trunk fixed and train only its head.
+            if not train_recognizer_trunk:
+                self.F.requires_grad_(False)
+            trunk = list(self.F.parameters()) if train_recognizer_trunk else []
+            d_groups.append({"params": trunk + [self.id_head], "lr": lr / 10})
         self.opt_d = torch.optim.Adam(d_groups, lr, betas=betas)
 
     def train(self, mode: bool = True) -> "FITNet":

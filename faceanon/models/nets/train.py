@@ -40,7 +40,8 @@ def create(name: str, config: dict) -> torch.nn.Module:
 
         sface = build_sface()
         sface.train(False)  # batch statistics of small CPU batches would wreck its BatchNorm
-        return FITNet(config["size"], config["classes"], config["width"], recognizer=sface)
+        return FITNet(config["size"], config["classes"], config["width"], recognizer=sface,
+                      train_recognizer_trunk=config.get("train_recognizer_trunk", config["width"] >= 1))
     if name == "cfa":
         from .cfanet import CFANet
 
