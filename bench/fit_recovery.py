@@ -13,7 +13,7 @@ Each result is compared with the original b (whole-image SSIM) and matched again
 and dlib at the FAR 1e-3 thresholds of `faceanon evaluate` (TPR). Writes
 bench/results/fit_recovery.json and refreshes the README table.
 
-    python bench/fit_recovery.py [--limit 300] [--datasets lfw,celeba] [--wrong 3]
+    python bench/fit_recovery.py [--limit 300] [--datasets lfw,celeba] [--wrong 3] [--table-only]
 """
 from __future__ import annotations
 
@@ -117,7 +117,14 @@ def main() -> int:
     ap.add_argument("--wrong", type=int, default=3)
     ap.add_argument("--out", default=str(REPO / "bench/results/fit_recovery.json"))
     ap.add_argument("--readme", default=str(REPO / "README.md"))
+    ap.add_argument("--table-only", action="store_true", help="refresh the README table from --out, measure nothing")
     args = ap.parse_args()
+    if args.table_only:
+        text = table(json.loads(Path(args.out).read_text()))
+        print(text)
+        if args.readme:
+            replace_section(Path(args.readme), "fit-recovery", text)
+        return 0
     results = {}
     with tempfile.TemporaryDirectory(prefix="fit_recovery_") as tmp:
         for dataset in [d for d in args.datasets.split(",") if d]:
