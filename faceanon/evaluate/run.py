@@ -119,7 +119,9 @@ def results_table(report_dir: Path) -> str:
         lines.append(
             f"\nUnanonymized originals: LFW TPR SFace {_fmt(originals[0])} / dlib {_fmt(originals[1])} "
             f"({_fmt(originals[4])} pairs), CelebA TPR SFace {_fmt(originals[2])} / dlib {_fmt(originals[3])} ({_fmt(originals[5])} pairs).")
-    lines.append("\nColumns other than CelebA TPR are from LFW when it was run. Regenerate with `faceanon evaluate all`.")
+    lines.append("\nColumns other than CelebA TPR are from LFW when it was run. Regenerate with `faceanon evaluate all`; "
+                 "rows with fewer pairs were run as `faceanon evaluate lfw --method M --limit N` (pairs spread over the "
+                 "folds), for the methods that are slow on this CPU.")
     return "\n".join(lines)
 
 
