@@ -96,9 +96,12 @@ class CFA(IdentityReplacer):
                                self.radius * typical_radius(fs, enc.identity))
         # Fine detail (what SFace-like recognizers read) comes from the synthetic identity nearest
         # to the new code, by an amount that grows with the angle: 1 - cos(angle), capped at 1.
+        # Only composites of the gender the probe reads from the face: the identity changes, the
+        # gender should not (other-gender composites drew men's shading on women).
         bank = composite_bank()
         amount = float(np.clip(1 - np.cos(np.deg2rad(self.angle)), 0, 1))
-        return Target(new, bank.detail(bank.nearest(new)) if amount > 0 else None, amount)
+        same = bank.genders == int(attribute_probe().male(enc.identity))
+        return Target(new, bank.detail(bank.nearest(new, same)) if amount > 0 else None, amount)
 
 
 @ANONYMIZERS.register("ksame")
