@@ -70,7 +70,7 @@ def test_ksame_averages_at_least_k_people():
     fs, bank = face_space(), composite_bank()
     enc_code = bank.codes[0] + 0.01
     for k in (1, 8, 30):
-        t = KSame(k=k).target(fs, type("E", (), {"identity": enc_code})(), None)
+        t = KSame(k=k).target(fs, type("E", (), {"identity": enc_code})())
         # the new code is a size-weighted mean of bank entries holding >= k people
         d = np.linalg.norm(bank.codes - enc_code, axis=1)
         order = np.argsort(d)

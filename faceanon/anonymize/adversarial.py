@@ -105,13 +105,6 @@ class PGD(_PixelAttack):
         return self._attack(crop, face, self.epsilon, self.steps, step)
 
 
-@lru_cache(maxsize=1)
-def _texture_variances() -> np.ndarray:
-    from ..models.facespace.model import MODEL_FILE
-
-    return np.load(MODEL_FILE)["tex_var"].astype(np.float32)
-
-
 @ANONYMIZERS.register("adversarial")
 class StructuredAdversarial(Anonymizer):
     """The systematic De-ID paper's adversarial de-identification, adapted: the perturbation is
@@ -156,7 +149,7 @@ class StructuredAdversarial(Anonymizer):
         fade_t = torch.from_numpy(fade)[None, None]
         pcs = torch.from_numpy(fs.tex_pcs)
         mask = torch.from_numpy(fs.tex_mask.reshape(-1))
-        bound = torch.from_numpy(self.delta * np.sqrt(_texture_variances()))
+        bound = torch.from_numpy((self.delta * np.sqrt(fs.tex_var)).astype(np.float32))
 
         def delta_image(a: torch.Tensor) -> torch.Tensor:
             tex = torch.zeros(t * t).masked_scatter(mask, (a @ pcs) * enc.tex_sd).reshape(t, t)

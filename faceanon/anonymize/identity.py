@@ -57,13 +57,13 @@ class IdentityReplacer(Anonymizer):
 
     needs_landmarks68 = True
 
-    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+    def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         raise NotImplementedError
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
         fs = face_space()
         enc = fs.encode(crop, face.landmarks68)
-        t = self.target(fs, enc, crop)
+        t = self.target(fs, enc)
         d_shape, d_tex = fs.deltas(enc, t.code)
         region, alpha, (x0, y0, x1, y1) = render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount)
         pixels = crop.copy()
@@ -91,7 +91,7 @@ class CFA(IdentityReplacer):
     def __init__(self, angle: float = 135.0, radius: float = 1.0) -> None:
         self.angle, self.radius = angle, radius
 
-    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+    def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         new = rotate_on_sphere(enc.identity, self.angle, seeded_rotation(self.seed, fs.id_dims),
                                self.radius * typical_radius(fs, enc.identity))
         # Fine detail (what SFace-like recognizers read) comes from the synthetic identity nearest
@@ -100,8 +100,8 @@ class CFA(IdentityReplacer):
         # gender should not (other-gender composites drew men's shading on women).
         bank = composite_bank()
         amount = float(np.clip(1 - np.cos(np.deg2rad(self.angle)), 0, 1))
-        same = bank.genders == int(attribute_probe().male(enc.identity))
-        return Target(new, bank.detail(bank.nearest(new, same)) if amount > 0 else None, amount)
+        detail = bank.detail(bank.nearest(new, bank.same_gender(enc.identity))) if amount > 0 else None
+        return Target(new, detail, amount)
 
 
 @ANONYMIZERS.register("ksame")
@@ -115,7 +115,7 @@ class KSame(IdentityReplacer):
             raise UsageError("parameter k: must be at least 1")
         self.k = k
 
-    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+    def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         # The shipped gallery is the composite bank: each entry already averages >= 8 people
         # grouped by similarity, so the k nearest people are approximated by the nearest entries
         # until they hold k people, averaged with their sizes as weights.
@@ -159,7 +159,7 @@ class Swap(IdentityReplacer):
         detail, _ = canonical_detail(fs, rgb, enc)
         return Target(enc.identity, detail)
 
-    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+    def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         if self._source_target is not None:
             return self._source_target
         # A synthetic identity: the composite nearest to the seed-rotated identity direction,
@@ -211,12 +211,12 @@ class Falco(IdentityReplacer):
             z -= lr * grad / (1 + self.attributes)
         return z.astype(np.float32)
 
-    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+    def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         bank = composite_bank()
         z0 = enc.identity
         # Attributes also decide whose detail is drawn: only composites of the gender the probe
         # reads from the original's code (the bank's composites are single-gender).
-        same = bank.genders == int(attribute_probe().male(z0))
+        same = bank.same_gender(z0)
         # The fake nearest neighbour: the closest synthetic identity (never the person).
         start = bank.codes[bank.nearest(z0, same)]
         z = self.optimise(z0, start)

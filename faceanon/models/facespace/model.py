@@ -34,6 +34,7 @@ def keep_expression(d_shape: np.ndarray) -> np.ndarray:
     return d
 
 
+@lru_cache(maxsize=2)
 def expression_projection(n_points: int) -> np.ndarray:
     """keep_expression as a matrix on flattened (n_points x 2) shape changes: it is linear, so
     the differentiable renderer applies exactly the same restriction."""
@@ -69,7 +70,7 @@ class FaceSpace:
         self.face_triangles = d["face_triangles"]
         self.tex_mask = d["tex_mask"]
         self.shape_mean, self.shape_pcs = d["shape_mean"], d["shape_pcs"]
-        self.tex_mean, self.tex_pcs = d["tex_mean"], d["tex_pcs"]
+        self.tex_mean, self.tex_pcs, self.tex_var = d["tex_mean"], d["tex_pcs"], d["tex_var"]
         self.shape_weight = float(d["shape_weight"])
         self.c_mean = d["c_mean"]
         self.id_w, self.id_pattern = d["id_w"], d["id_pattern"]
@@ -79,6 +80,11 @@ class FaceSpace:
         self._tex_ids = geo.triangle_id_map(self.tex_pts, self.face_triangles, (self.tex, self.tex))
         # which face triangle covers each pixel of the canonical frame (fixed: the mean shape)
         self.canon_ids = geo.triangle_id_map(self.mean_shape, self.face_triangles, (self.canon, self.canon))
+        # eye openings and lips in the canonical frame, softened: their detail stays the person's
+        keep = np.zeros((self.canon, self.canon), np.float32)
+        for idx in (range(36, 42), range(42, 48), range(48, 60)):
+            keep = np.maximum(keep, _polygon_mask(self.mean_shape[list(idx)], (self.canon, self.canon)))
+        self.expression_keep = cv2.GaussianBlur(cv2.dilate(keep, np.ones((3, 3), np.uint8)), (0, 0), 1.5)
 
     @property
     def id_dims(self) -> int:
@@ -168,6 +174,10 @@ class CompositeBank:
             self._detail = np.stack([t - cv2.GaussianBlur(t, (0, 0), DETAIL_SIGMA) for t in self.textures])
         return self._detail[index]
 
+    def same_gender(self, code: np.ndarray) -> np.ndarray:
+        """Which composites have the gender the attribute probe reads from ``code``."""
+        return self.genders == int(attribute_probe().male(code))
+
     def nearest(self, code: np.ndarray, among: np.ndarray | None = None) -> int:
         """Index of the composite nearest to ``code``, optionally among a boolean selection."""
         d = np.linalg.norm(self.codes - code, axis=1)
@@ -193,15 +203,6 @@ def canonical_detail(fs: FaceSpace, image: np.ndarray, enc: Encoding) -> tuple[n
     return own_n - cv2.GaussianBlur(own_n, (0, 0), DETAIL_SIGMA), sd
 
 
-def _expression_keep_mask(fs: FaceSpace) -> np.ndarray:
-    """Eye openings and lips in the canonical frame, softened: their detail stays the person's."""
-    c = fs.canon
-    keep = np.zeros((c, c), np.float32)
-    for idx in (range(36, 42), range(42, 48), range(48, 60)):
-        keep = np.maximum(keep, _polygon_mask(fs.mean_shape[list(idx)], (c, c)))
-    return cv2.GaussianBlur(cv2.dilate(keep, np.ones((3, 3), np.uint8)), (0, 0), 1.5)
-
-
 def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np.ndarray, d_tex: np.ndarray,
                     detail: np.ndarray | None, amount: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """Like FaceSpace.render, plus *detail transfer*: in the shape-free frame the person's own
@@ -212,7 +213,7 @@ def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np
     c = fs.canon
     # The identity texture change stays out of the eye openings and lips too: the linear model
     # mixes open and closed mouths and eyes, and would paint a dark mouth onto a closed one.
-    free = 1 - _expression_keep_mask(fs)
+    free = 1 - fs.expression_keep
     d_tex = cv2.resize(d_tex, (c, c), interpolation=cv2.INTER_LINEAR) * free
     if detail is not None and amount > 0:
         own_detail, sd = canonical_detail(fs, image, enc)

@@ -118,7 +118,7 @@ def _optimizers(model) -> dict:
 def save_checkpoint(path: Path, name: str, model, config: dict, step: int, rng: np.random.Generator) -> None:
     state = {"name": name, "config": config, "step": step, "model": model.state_dict(),
              "optimizers": {k: o.state_dict() for k, o in _optimizers(model).items()},
-             "rng": rng.bit_generator.state, "extra": {"cfa_steps": getattr(model, "steps", 0)}}
+             "rng": rng.bit_generator.state}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
@@ -152,31 +152,31 @@ def train(name: str, data_roots: list[str], out: Path, steps: int, every: int = 
             o.load_state_dict(state["optimizers"][k])
         rng.bit_generator.state = state["rng"]
         step = state["step"]
-        if hasattr(model, "steps"):
-            model.steps = state["extra"].get("cfa_steps", 0)
+        if hasattr(model, "steps"):  # CFA-Net counts its steps (lazy R1): one per training step
+            model.steps = step
     model.to(device)
     out.mkdir(parents=True, exist_ok=True)
-    log = open(out / "log.jsonl", "a")
     fixed = make_batch(name, data, np.random.default_rng(12345), 6)  # the same faces in every sample grid
     t0 = time.time()
     torch.manual_seed(config["seed"] + step)
-    while step < steps:
-        b = {k: v.to(device) for k, v in make_batch(name, data, rng, config["batch"]).items()}
-        losses = model.train_step(b, rng) if name == "fit" else model.train_step(b)
-        step += 1
-        if step % 10 == 0 or step == steps:
-            log.write(json.dumps({"step": step, "seconds": round(time.time() - t0, 1), **{k: round(v, 5) for k, v in losses.items()}}) + "\n")
-            log.flush()
-        if step % every == 0 or step == steps:
-            save_checkpoint(ckpt, name, model.cpu(), config, step, rng)
-            model.to(device)
-            names, cols = sample_rows(name, model.cpu(), fixed, np.random.default_rng(0))
-            model.to(device)
-            save_samples(out / f"samples_{step:06d}.png", names, cols)
-            if progress:
-                print(f"{name} step {step}/{steps} {json.dumps({k: round(v, 3) for k, v in losses.items()})} "
-                      f"({time.time() - t0:.0f}s)", file=sys.stderr, flush=True)
-    log.close()
+    with open(out / "log.jsonl", "a") as log:
+        while step < steps:
+            b = {k: v.to(device) for k, v in make_batch(name, data, rng, config["batch"]).items()}
+            losses = model.train_step(b, rng) if name == "fit" else model.train_step(b)
+            step += 1
+            if step % 10 == 0 or step == steps:
+                log.write(json.dumps({"step": step, "seconds": round(time.time() - t0, 1),
+                                      **{k: round(v, 5) for k, v in losses.items()}}) + "\n")
+                log.flush()
+            if step % every == 0 or step == steps:
+                model.cpu()  # checkpoint and samples on the CPU, once
+                save_checkpoint(ckpt, name, model, config, step, rng)
+                names, cols = sample_rows(name, model, fixed, np.random.default_rng(0))
+                save_samples(out / f"samples_{step:06d}.png", names, cols)
+                model.to(device)
+                if progress:
+                    print(f"{name} step {step}/{steps} {json.dumps({k: round(v, 3) for k, v in losses.items()})} "
+                          f"({time.time() - t0:.0f}s)", file=sys.stderr, flush=True)
     return {"step": step, "config": config}
 
 
