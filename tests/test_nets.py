@@ -114,10 +114,10 @@ def test_fit_one_batch_overfit():
 def test_cfanet_one_batch_overfit():
     torch.manual_seed(0)
     # a weak adversarial term: in a few dozen steps the GAN game would drown the other losses
-    model = cfanet.CFANet(img_size=32, width=0.125, lr=2e-3, patch=16, adversarial=0.05)
-    batch = {"image": _faces(4, 32)}
+    model = cfanet.CFANet(img_size=32, width=0.125, lr=2e-3, patch=16, adversarial=0.05, classes=2)
+    batch = {"image": _faces(4, 32), "identity": torch.tensor([0, 1, 0, 1])}
     history = [model.train_step(batch) for _ in range(40)]
-    for key in ("rec", "d"):
+    for key in ("rec", "d", "class"):
         assert _falls(history, key), (key, history[0], history[-1])
     x = batch["image"] * 2 - 1
     assert model.anonymize(x, 90, torch.Generator().manual_seed(0)).shape == x.shape

@@ -16,6 +16,13 @@ structure/texture codes are CFA-Net's content/identity codes):
 - decoder: content modulated by the code (affine per channel), 2 residual StyledConv blocks at
   S/16, 4 upsampling residual StyledConv blocks to S x S, a modulated 1x1 to-RGB;
 - D: residual downsampling, minibatch standard deviation, linear; D_local the same on patches.
+
+Identity supervision (``classes`` > 0, what `faceanon train cfa` uses): without it nothing makes
+the identity code carry identity - a constant code satisfies identity consistency and smoothing
+exactly, and the content code alone reconstructs the face (our first CPU run collapsed that
+way: identity loss 0.0 from the first steps). The paper leans on a pretrained recognizer for
+this; we add a cosine-margin classifier (CosFace, s 16, m 0.2) over the training identities on
+the code, so codes of one person cluster and codes of different people separate on the sphere.
 """
 from __future__ import annotations
 
@@ -150,15 +157,19 @@ def at_angle(z: torch.Tensor, theta_deg: float, generator: torch.Generator | Non
 
 class CFANet(nn.Module):
     def __init__(self, img_size: int = 64, width: float = 0.25, lr: float = 2e-3, patch: int = 32,
-                 smoothing: float = 10.0, adversarial: float = 1.0) -> None:
+                 smoothing: float = 10.0, adversarial: float = 1.0, classes: int = 0) -> None:
         super().__init__()
         self.config = {"img_size": img_size, "width": width, "lr": lr, "patch": patch, "smoothing": smoothing,
-                       "adversarial": adversarial}
+                       "adversarial": adversarial, "classes": classes}
         self.E = Encoder(width)
         self.G = Decoder(width, id_dim=self.E.id_dim)
         self.D = Critic(img_size, width)
         self.D_local = Critic(patch, width)
-        self.opt_g = torch.optim.Adam(list(self.E.parameters()) + list(self.G.parameters()), lr, betas=(0.0, 0.99))
+        # training-only: one unit vector per training identity (see the module docstring)
+        self.id_centres = nn.Parameter(torch.randn(classes, self.E.id_dim)) if classes > 0 else None
+        extra = [self.id_centres] if classes > 0 else []
+        self.opt_g = torch.optim.Adam(list(self.E.parameters()) + list(self.G.parameters()) + extra, lr,
+                                      betas=(0.0, 0.99))
         self.opt_d = torch.optim.Adam(list(self.D.parameters()) + list(self.D_local.parameters()), lr, betas=(0.0, 0.99))
         self.steps = 0
 
@@ -203,8 +214,14 @@ class CFANet(nn.Module):
         loss_smooth = (1 - (z_back * z_t).sum(1)).mean()
         loss = (self.config["adversarial"] * loss_adv + loss_rec + loss_content + loss_identity
                 + self.config["smoothing"] * loss_smooth)
+        loss_class = torch.zeros(())
+        if self.id_centres is not None and "identity" in batch:
+            cos = z @ unit(self.id_centres, 1).T
+            target = F.one_hot(batch["identity"].long(), cos.shape[1]).to(cos.dtype)
+            loss_class = F.cross_entropy(16.0 * (cos - 0.2 * target), batch["identity"].long())
+            loss = loss + loss_class
         loss.backward()
         self.opt_g.step()
         self.steps += 1
         return {"d": loss_d.item(), "g_adv": loss_adv.item(), "rec": loss_rec.item(), "content": loss_content.item(),
-                "identity": loss_identity.item(), "smooth": loss_smooth.item()}
+                "identity": loss_identity.item(), "smooth": loss_smooth.item(), "class": loss_class.item()}

@@ -45,7 +45,7 @@ def create(name: str, config: dict) -> torch.nn.Module:
     if name == "cfa":
         from .cfanet import CFANet
 
-        return CFANet(config["size"], config["width"], patch=max(16, config["size"] // 2))
+        return CFANet(config["size"], config["width"], patch=max(16, config["size"] // 2), classes=config["classes"])
     raise UsageError(f"unknown network {name!r}; choose from {', '.join(NETWORKS)}")
 
 
