@@ -116,13 +116,13 @@ class StructuredAdversarial(Anonymizer):
 
     summary = "structured adversarial De-ID: face-space texture code pushed against SFace, geometry held; judge with dlib"
     needs_landmarks68 = True
-    strength = ("delta", [0.1, 0.25, 0.5, 1.0, 2.0])
+    strength = ("delta", [0.1, 0.25, 0.5, 1.0, 1.15, 1.5, 2.0])
     params = {
-        "delta": Param(float, 1.0, "largest change of each texture component, in its standard deviations"),
+        "delta": Param(float, 1.15, "largest change of each texture component, in its standard deviations"),
         "steps": Param(int, 10, "signed-gradient steps"),
     }
 
-    def __init__(self, delta: float = 1.0, steps: int = 10) -> None:
+    def __init__(self, delta: float = 1.15, steps: int = 10) -> None:
         self.delta, self.steps = delta, steps
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
