@@ -72,6 +72,14 @@ def test_identity_ranks():
     assert metrics.identity_ranks(probe, gallery, ids, "ann")[0] == 3
 
 
+def test_best_other_scores_skip_the_same_person():
+    e = np.array([[1, 0], [0.8, 0.6], [0, 1], [0.6, 0.8]], np.float32)
+    ids = np.array(["ann", "bob", "cat", "cat"])
+    best = metrics.best_other_scores(e, ids, chunk=3)  # chunked like a large gallery
+    # cat's second image equals bob's best match; cat's images never count against each other
+    np.testing.assert_allclose(best, [0.8, 0.96, 0.6, 0.96], atol=1e-6)
+
+
 def test_frechet_distance():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4000, 4))

@@ -34,6 +34,18 @@ def impostor_scores(embeddings: np.ndarray, identities: list[str], max_images: i
     return sims[upper & (ids[:, None] != ids[None, :])]
 
 
+def best_other_scores(embeddings: np.ndarray, identities: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """For each image, its best similarity to any image of another person: the score an
+    identification search (1:N) with a real face returns when that person is not enrolled."""
+    ids = np.asarray(identities)
+    out = np.empty(len(ids), np.float32)
+    for i in range(0, len(ids), chunk):
+        sims = embeddings[i : i + chunk] @ embeddings.T
+        sims[ids[i : i + chunk, None] == ids[None, :]] = -np.inf
+        out[i : i + chunk] = sims.max(1)
+    return out
+
+
 def identity_ranks(probe: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray, true_id: str,
                    _index: tuple | None = None) -> tuple[int, float]:
     """Rank (1 = best) of the true identity when gallery identities are ordered by their best

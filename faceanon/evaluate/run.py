@@ -106,10 +106,13 @@ def results_table(report_dir: Path) -> str:
         curve = by.get("lfw", {}).get("controllability")
         mono = "-" if not curve else ("yes" if curve["monotone_sface"] and curve["monotone_dlib"] else "no")
         s = lfw or cel
+        # runs before the 1:N threshold existed scored this against the pairwise one: not shown
+        someone_else = (f"{_fmt(s.get('matches_someone_else_sface'), 3)} / {_fmt(s.get('matches_someone_else_dlib'), 3)}"
+                        if "search_thresholds" in s else "- / -")
         lines.append(
             f"| `{run}` | {lfw.get('pairs', '-')} / {cel.get('pairs', '-')} | {_fmt(lfw.get('tpr_sface'))} / {_fmt(lfw.get('tpr_dlib'))} | {_fmt(cel.get('tpr_sface'))} / "
             f"{_fmt(cel.get('tpr_dlib'))} | {_fmt(lfw.get('rank1_sface'))} / {_fmt(lfw.get('rank1_dlib'))} | "
-            f"{_fmt(s.get('matches_someone_else_sface'), 2)} / {_fmt(s.get('matches_someone_else_dlib'), 2)} | "
+            f"{someone_else} | "
             f"{_fmt(s.get('detection_yunet'), 2)} / {_fmt(s.get('detection_mtcnn'), 2)} / {_fmt(s.get('detection_dlib-hog'), 2)} | "
             f"{_fmt(s.get('ssim'))} ({_fmt(s.get('face_ssim'))}) | {_fmt(s.get('psnr'), 1)} | "
             f"{_fmt(s.get('frechet_sface'), 3)} / {_fmt(s.get('frechet_sface_real_reference'), 3)} | "
