@@ -142,3 +142,26 @@ def test_swap_moves_the_identity_towards_the_source(tmp_path, lfw_face, lfw_dete
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(blank)
     with pytest.raises(faceanon.UsageError, match="no face"):
         _run(lfw_face, lfw_detected, "swap", source=str(blank))
+
+
+def test_luminance_change_keeps_colour_and_grey_is_exact():
+    from faceanon.models.facespace import geometry as geo
+    from faceanon.models.facespace.model import apply_luminance_change
+
+    grey = np.full((2, 2, 3), 100, np.uint8)
+    assert (apply_luminance_change(grey, np.full((2, 2), -30, np.float32)) == 70).all()
+    skin = np.array([[[150, 90, 60]]], np.uint8)
+    dark = apply_luminance_change(skin, np.array([[-60]], np.float32))
+    assert abs(geo.luminance(dark)[0, 0] - (geo.luminance(skin)[0, 0] - 60)) < 1.5
+    assert dark[0, 0, 2] > 0  # blue not clipped away: no red patch
+    assert dark[0, 0, 0] > dark[0, 0, 1] > dark[0, 0, 2]  # still skin-coloured
+
+
+def test_composites_with_glasses_are_never_drawn():
+    from faceanon.models.facespace.model import composite_bank
+
+    bank = composite_bank()
+    assert 0 < bank.glasses.sum() < 0.15 * len(bank.glasses)
+    for i in np.flatnonzero(bank.glasses)[:5]:
+        # even a code sitting exactly on a glasses composite gets another one
+        assert not bank.glasses[bank.nearest(bank.codes[i])]

@@ -170,7 +170,7 @@ class Swap(IdentityReplacer):
         v = seeded_rotation(self.seed, fs.id_dims) @ u
         v -= (v @ u) * u  # orthogonal to the person: a donor unlike them
         unit_codes = bank.codes / np.linalg.norm(bank.codes, axis=1, keepdims=True)
-        i = int(np.argmax(unit_codes @ v))
+        i = int(np.argmax(np.where(bank.glasses, -np.inf, unit_codes @ v)))
         return Target(bank.codes[i], bank.detail(i))
 
 

@@ -141,8 +141,7 @@ class FaceSpace:
         # Taper the change over ~4% of the face size inside the face border: no visible edge.
         r = max(2, int(round(shape[0] * 0.025)))
         fade = cv2.GaussianBlur(cv2.erode(face_cover, np.ones((2 * r + 1, 2 * r + 1), np.uint8)), (0, 0), r)
-        delta = (d_img * fade * texture_gain)[..., None]
-        out = np.clip(warped.astype(np.float32) + delta, 0, 255).astype(np.uint8)
+        out = apply_luminance_change(warped, d_img * fade * texture_gain)
         # Outside the warped disc the region keeps the original pixels, so any feathering the
         # caller adds around the mask blends like with like.
         out = np.where(cover[..., None] > 0, out, image[y0:y1, x0:x1])
@@ -151,8 +150,40 @@ class FaceSpace:
         return out, alpha, (int(x0), int(y0), int(x1), int(y1))
 
 
+def apply_luminance_change(rgb: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Change an RGB image's luminance Y by ``delta`` keeping its colour where that is safe.
+
+    Adding the delta to every channel clipped the blue and green of darkened skin at 0 (red cheek
+    patches); scaling every channel by (Y + delta) / Y keeps hue and saturation, but a large
+    factor on a dark, tinted pixel made it vividly coloured (cyan patches on shaded faces). So the
+    scale factor is held within [1/2, 2] and whatever change is left is added to all channels.
+    Grey pixels get exactly Y + delta (before rounding)."""
+    x = rgb.astype(np.float32)
+    y = geo.luminance(x)
+    target = y + delta
+    factor = np.clip(target / np.maximum(y, 1.0), 0.5, 2.0)
+    out = x * factor[..., None] + (target - y * factor)[..., None]
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+GLASSES_BRIDGE = 0.135  # bridge score above which a composite shows spectacle frames (looked at)
+
+
+def bridge_score(fs: "FaceSpace", detail: np.ndarray) -> float:
+    """Mean vertical detail gradient on the nose bridge between the inner eye corners, in the
+    canonical frame: spectacle frames cross it as a bar, bare skin there is smooth."""
+    p = fs.mean_shape
+    x0, x1 = int(p[39, 0] + 1), int(np.ceil(p[42, 0] - 1))
+    y0, y1 = int(p[27, 1] - 2), int(np.ceil(p[28, 1] + 2))
+    return float(np.abs(np.diff(detail[y0:y1, x0:x1], axis=0)).mean())
+
+
 class CompositeBank:
-    """Synthetic identities: shape-free detail averaged over >= k people each (see bank.py)."""
+    """Synthetic identities: shape-free detail averaged over >= k people each (see bank.py).
+
+    Composites whose members wore glasses carry faint frames in their detail; drawn onto a face
+    they looked like ghost spectacles. :meth:`nearest` never picks them (about 6 % of the bank):
+    accessories are the person's own, never added."""
 
     def __init__(self, path: Path = BANK_FILE) -> None:
         if not Path(path).exists():
@@ -168,6 +199,8 @@ class CompositeBank:
         self.k = int(d["k"])
         self.genders = d["genders"] if "genders" in d else np.full(len(self.codes), -1, np.int8)
         self._detail = None
+        fs = face_space()
+        self.glasses = np.array([bridge_score(fs, self.detail(i)) > GLASSES_BRIDGE for i in range(len(self.codes))])
 
     def detail(self, index: int) -> np.ndarray:
         if self._detail is None:
@@ -179,10 +212,12 @@ class CompositeBank:
         return self.genders == int(attribute_probe().male(code))
 
     def nearest(self, code: np.ndarray, among: np.ndarray | None = None) -> int:
-        """Index of the composite nearest to ``code``, optionally among a boolean selection."""
+        """Index of the composite without glasses nearest to ``code``, optionally among a boolean
+        selection."""
+        allowed = ~self.glasses if among is None else among & ~self.glasses
         d = np.linalg.norm(self.codes - code, axis=1)
-        if among is not None and among.any():
-            d = np.where(among, d, np.inf)
+        if allowed.any():
+            d = np.where(allowed, d, np.inf)
         return int(np.argmin(d))
 
 
