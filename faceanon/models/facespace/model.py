@@ -151,17 +151,18 @@ class FaceSpace:
 
 
 def apply_luminance_change(rgb: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Change an RGB image's luminance Y by ``delta`` keeping its colour where that is safe.
+    """Change an RGB image's luminance Y by ``delta`` without shifting its hue.
 
-    Adding the delta to every channel clipped the blue and green of darkened skin at 0 (red cheek
-    patches); scaling every channel by (Y + delta) / Y keeps hue and saturation, but a large
-    factor on a dark, tinted pixel made it vividly coloured (cyan patches on shaded faces). So the
-    scale factor is held within [1/2, 2] and whatever change is left is added to all channels.
-    Grey pixels get exactly Y + delta (before rounding)."""
+    Adding the delta to every channel keeps the absolute chroma: darkened skin clipped its blue
+    and green at 0 (red cheek patches) and brightened skin turned grey-blue. Scaling every channel
+    by (Y + delta) / Y keeps the relative chroma, like shading does, but brightened skin became
+    vivid orange-pink. So the scale factor is held within [1/2, 1.15] (compared side by side on
+    CelebA faces) and whatever change is left is added to all channels. Grey pixels get exactly
+    Y + delta (before rounding)."""
     x = rgb.astype(np.float32)
     y = geo.luminance(x)
     target = y + delta
-    factor = np.clip(target / np.maximum(y, 1.0), 0.5, 2.0)
+    factor = np.clip(target / np.maximum(y, 1.0), 0.5, 1.15)
     out = x * factor[..., None] + (target - y * factor)[..., None]
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
