@@ -147,7 +147,10 @@ def robustness_table(report_dir: Path, dataset: str = "lfw") -> str:
         for how in ("jpeg75", "downscale0.5"):
             a = after.get(how)
             cells.append(f"{_fmt(a.get('tpr_sface'))} / {_fmt(a.get('tpr_dlib'))}" if a else "- / -")
-        lines.append(f"| `{base}` | {s['pairs']} | {_fmt(s.get('ssim'))} | {_fmt(s.get('self_similarity_sface'))} / "
+        # the degraded runs may have used fewer pairs than the plain one: say so
+        other = sorted({a["pairs"] for a in after.values()} - {s["pairs"]})
+        pairs = f"{s['pairs']}" + (f" ({', '.join(map(str, other))} degraded)" if other else "")
+        lines.append(f"| `{base}` | {pairs} | {_fmt(s.get('ssim'))} | {_fmt(s.get('self_similarity_sface'))} / "
                      f"{_fmt(s.get('self_similarity_dlib'))} | {_fmt(s.get('tpr_sface'))} / {_fmt(s.get('tpr_dlib'))} | "
                      f"{cells[0]} | {cells[1]} |")
     lines.append(f"\n{dataset.upper()} pairs_dev; ID similarity = mean cosine between the original and the anonymized "
