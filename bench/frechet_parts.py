@@ -25,7 +25,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from faceanon.align import Landmarker  # noqa: E402
-from faceanon.anonymize.identity import CFA, IdentityReplacer, Target  # noqa: E402
+from faceanon.anonymize.identity import CFA, IdentityReplacer, Target, paste_region  # noqa: E402
 from faceanon.detect import create_detector  # noqa: E402
 from faceanon.detect.base import main_face  # noqa: E402
 from faceanon.evaluate import metrics  # noqa: E402
@@ -50,14 +50,9 @@ class CFAPart(CFA):
         t = self.target(fs, enc)
         d_shape, d_tex = fs.deltas(enc, t.code)
         use_shape, use_tex, use_detail = self.parts
-        region, alpha, (x0, y0, x1, y1) = render_identity(
+        return paste_region(crop, *render_identity(
             fs, crop, enc, d_shape if use_shape else 0 * d_shape, d_tex if use_tex else 0 * d_tex,
-            t.detail if use_detail else None, t.amount)
-        pixels = crop.copy()
-        pixels[y0:y1, x0:x1] = region
-        mask = np.zeros(crop.shape[:2], np.float32)
-        mask[y0:y1, x0:x1] = alpha
-        return pixels, mask
+            t.detail if use_detail else None, t.amount))
 
 
 class RealDonor(IdentityReplacer):

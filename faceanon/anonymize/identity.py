@@ -65,12 +65,17 @@ class IdentityReplacer(Anonymizer):
         enc = fs.encode(crop, face.landmarks68)
         t = self.target(fs, enc)
         d_shape, d_tex = fs.deltas(enc, t.code)
-        region, alpha, (x0, y0, x1, y1) = render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount)
-        pixels = crop.copy()
-        pixels[y0:y1, x0:x1] = region
-        mask = np.zeros(crop.shape[:2], np.float32)
-        mask[y0:y1, x0:x1] = alpha
-        return pixels, mask
+        return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount))
+
+
+def paste_region(crop: np.ndarray, region: np.ndarray, alpha: np.ndarray, bounds: tuple[int, int, int, int]):
+    """A rendered region (and its alpha) put back into the whole crop: (pixels, mask)."""
+    x0, y0, x1, y1 = bounds
+    pixels = crop.copy()
+    pixels[y0:y1, x0:x1] = region
+    mask = np.zeros(crop.shape[:2], np.float32)
+    mask[y0:y1, x0:x1] = alpha
+    return pixels, mask
 
 
 def typical_radius(fs: FaceSpace, code: np.ndarray) -> float:
@@ -170,7 +175,7 @@ class Swap(IdentityReplacer):
         v = seeded_rotation(self.seed, fs.id_dims) @ u
         v -= (v @ u) * u  # orthogonal to the person: a donor unlike them
         unit_codes = bank.codes / np.linalg.norm(bank.codes, axis=1, keepdims=True)
-        i = int(np.argmax(np.where(bank.glasses, -np.inf, unit_codes @ v)))
+        i = int(np.argmax(np.where(bank.drawable, unit_codes @ v, -np.inf)))
         return Target(bank.codes[i], bank.detail(i))
 
 

@@ -170,13 +170,14 @@ def apply_luminance_change(rgb: np.ndarray, delta: np.ndarray) -> np.ndarray:
 GLASSES_BRIDGE = 0.135  # bridge score above which a composite shows spectacle frames (looked at)
 
 
-def bridge_score(fs: "FaceSpace", detail: np.ndarray) -> float:
-    """Mean vertical detail gradient on the nose bridge between the inner eye corners, in the
-    canonical frame: spectacle frames cross it as a bar, bare skin there is smooth."""
+def bridge_scores(fs: "FaceSpace", details: np.ndarray) -> np.ndarray:
+    """Mean vertical detail gradient on the nose bridge between the inner eye corners, for each
+    of a stack of canonical-frame details: spectacle frames cross it as a bar, bare skin there is
+    smooth."""
     p = fs.mean_shape
     x0, x1 = int(p[39, 0] + 1), int(np.ceil(p[42, 0] - 1))
     y0, y1 = int(p[27, 1] - 2), int(np.ceil(p[28, 1] + 2))
-    return float(np.abs(np.diff(detail[y0:y1, x0:x1], axis=0)).mean())
+    return np.abs(np.diff(details[:, y0:y1, x0:x1], axis=1)).mean((1, 2))
 
 
 class CompositeBank:
@@ -199,14 +200,12 @@ class CompositeBank:
         self.mask = d["mask"]
         self.k = int(d["k"])
         self.genders = d["genders"] if "genders" in d else np.full(len(self.codes), -1, np.int8)
-        self._detail = None
-        fs = face_space()
-        self.glasses = np.array([bridge_score(fs, self.detail(i)) > GLASSES_BRIDGE for i in range(len(self.codes))])
+        self._details = np.stack([t - cv2.GaussianBlur(t, (0, 0), DETAIL_SIGMA) for t in self.textures])
+        # which composites may be drawn at all: none showing spectacle frames
+        self.drawable = bridge_scores(face_space(), self._details) <= GLASSES_BRIDGE
 
     def detail(self, index: int) -> np.ndarray:
-        if self._detail is None:
-            self._detail = np.stack([t - cv2.GaussianBlur(t, (0, 0), DETAIL_SIGMA) for t in self.textures])
-        return self._detail[index]
+        return self._details[index]
 
     def same_gender(self, code: np.ndarray) -> np.ndarray:
         """Which composites have the gender the attribute probe reads from ``code``."""
@@ -215,7 +214,7 @@ class CompositeBank:
     def nearest(self, code: np.ndarray, among: np.ndarray | None = None) -> int:
         """Index of the composite without glasses nearest to ``code``, optionally among a boolean
         selection."""
-        allowed = ~self.glasses if among is None else among & ~self.glasses
+        allowed = self.drawable if among is None else among & self.drawable
         d = np.linalg.norm(self.codes - code, axis=1)
         if allowed.any():
             d = np.where(allowed, d, np.inf)
