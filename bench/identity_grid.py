@@ -3,6 +3,7 @@ image the repository may carry), each anonymized by the identity engines with se
 angles, whole-image pipeline, faces cut out and enlarged for viewing.
 
     python bench/identity_grid.py [--image samples/city.jpg] [--out docs/identity_grid.png]
+    python bench/identity_grid.py --networks --out docs/networks_grid.png   # the trained networks
 """
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ COLUMNS = [  # (caption, method, params, seed)
     ("fit pw A", "fit", {"password": "A"}, 0), ("fit pw B", "fit", {"password": "B"}, 0),
     ("falco", "falco", {}, 0), ("ksame", "ksame", {}, 0), ("swap", "swap", {}, 0),
 ]
+NETWORK_COLUMNS = [  # the small networks trained here, beside the CPU engine they stand next to
+    ("ciagan seed 0", "ciagan", {}, 0), ("ciagan seed 1", "ciagan", {}, 1),
+    ("fit-net pw A", "fit-net", {"password": "A"}, 0), ("fit-net pw B", "fit-net", {"password": "B"}, 0),
+    ("cfa-net 60 deg", "cfa-net", {"angle": 60}, 0), ("cfa-net 90 deg", "cfa-net", {}, 0),
+    ("cfa-net 150 deg", "cfa-net", {"angle": 150}, 0), ("cfa (engine)", "cfa", {}, 0),
+]
 
 
 def tile(image: np.ndarray, box: np.ndarray, side: int) -> np.ndarray:
@@ -41,13 +48,15 @@ def main() -> int:
     ap.add_argument("--out", default=str(REPO / "docs/identity_grid.png"))
     ap.add_argument("--faces", type=int, default=5)
     ap.add_argument("--side", type=int, default=128)
+    ap.add_argument("--networks", action="store_true", help="columns for ciagan, fit-net and cfa-net")
     args = ap.parse_args()
+    columns = NETWORK_COLUMNS if args.networks else COLUMNS
     rgb = read_image(Path(args.image)).rgb
     first = Pipeline(PipelineConfig(method="cfa"))
     faces = first.detect(rgb)
     faces = sorted(faces, key=lambda f: -f.height)
     outputs = []
-    for caption, method, params, seed in COLUMNS:
+    for caption, method, params, seed in columns:
         pipe = Pipeline(PipelineConfig(method=method, params=params, seed=seed))
         out, _ = pipe.anonymize(rgb, faces)  # every face of the photo, as a user would run it
         outputs.append((caption, out))
@@ -57,7 +66,7 @@ def main() -> int:
         for caption, img in cells:
             t = tile(img, face.box, args.side)
             tiles.append(label(t, caption) if row == 0 else t)
-    save_png(Path(args.out), grid(tiles, len(COLUMNS) + 1))
+    save_png(Path(args.out), grid(tiles, len(columns) + 1))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -42,13 +42,18 @@ def test_fit_matches_the_paper():
 
 
 def test_cfanet_codes_and_angle():
-    e, g = cfanet.Encoder(0.25), cfanet.Decoder(0.25, id_dim=cfanet.Encoder(0.25).id_dim)
+    e = cfanet.Encoder(0.25, size=64)
+    g = cfanet.Decoder(0.25, id_dim=e.id_dim, size=64)
     x = torch.rand(3, 3, 64, 64) * 2 - 1
     content, z = e(x)
-    assert content.shape == (3, 8, 4, 4) and z.shape == (3, e.id_dim)
+    assert content.shape == (3, 8, 8, 8) and z.shape == (3, e.id_dim)
     assert torch.allclose(z.norm(dim=1), torch.ones(3), atol=1e-4)  # on the unit sphere
-    assert torch.allclose(content.norm(dim=1), torch.ones(3, 4, 4), atol=1e-3)
+    assert torch.allclose(content.norm(dim=1), torch.ones(3, 8, 8), atol=1e-3)
     assert g(content, z).shape == (3, 3, 64, 64)
+    # at 128 px: four halvings to the 8 x 8 content code (S/16), four upsampling blocks back
+    e128 = cfanet.Encoder(1.0)
+    assert sum(isinstance(m, cfanet._ResDown) for m in e128.trunk) == 4
+    assert len(cfanet.Decoder(1.0, size=128).ups) == 4
     for theta in (0, 30, 90, 150):
         za = cfanet.at_angle(z, theta, torch.Generator().manual_seed(1))
         assert torch.allclose((za * z).sum(1), torch.full((3,), float(np.cos(np.radians(theta)))), atol=1e-4)

@@ -52,8 +52,8 @@ def load_network(name: str):
         from ..models.nets.cfanet import Decoder, Encoder
 
         net = nn.Module()
-        net.E = Encoder(cfg["width"])
-        net.G = Decoder(cfg["width"], id_dim=net.E.id_dim)
+        net.E = Encoder(cfg["width"], size=cfg["size"])
+        net.G = Decoder(cfg["width"], id_dim=net.E.id_dim, size=cfg["size"])
         net.load_state_dict(weights)
     net.eval()
     return net, cfg

@@ -10,11 +10,12 @@ the code at angle theta from the face's own (their eq. 10). No code was publishe
 layers follow the design it names (the Swapping Autoencoder's StyleGAN2 encoder/decoder, whose
 structure/texture codes are CFA-Net's content/identity codes):
 
-- encoder: 1x1 from-RGB, 4 residual blocks halving the resolution (channels 32 -> 512 at width
-  1) to the trunk; content = 1x1 convs to 8 channels, unit-normalised per pixel (S/16 x S/16);
-  identity = two stride-2 convs (1024, 2048), global mean, a linear layer, unit sphere;
+- encoder: 1x1 from-RGB, residual blocks halving the resolution (channels up to 512 at width
+  1) to an 8 x 8 trunk (4 blocks at 128 px); content = 1x1 convs to 8 channels, unit-normalised
+  per pixel; identity = two stride-2 convs (1024, 2048), global mean, a linear layer, batch
+  centring, unit sphere;
 - decoder: content modulated by the code (affine per channel), 2 residual StyledConv blocks at
-  S/16, 4 upsampling residual StyledConv blocks to S x S, a modulated 1x1 to-RGB;
+  8 x 8, upsampling residual StyledConv blocks to S x S, a modulated 1x1 to-RGB;
 - D: residual downsampling, minibatch standard deviation, linear; D_local the same on patches.
 
 Identity supervision (``classes`` > 0, what `faceanon train cfa` uses): without it nothing makes
@@ -53,23 +54,37 @@ def unit(v: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return v * torch.rsqrt(v.pow(2).sum(dim, keepdim=True) + 1e-8)
 
 
+def _halvings(size: int) -> int:
+    """Resolution steps between the image and the 8 x 8 content code."""
+    n = int(math.log2(size)) - 3
+    if size != 8 * 2**n or n < 1:
+        raise ValueError(f"CFA-Net needs a power-of-two size >= 16, not {size}")
+    return n
+
+
 class Encoder(nn.Module):
-    def __init__(self, width: float = 1.0, content_ch: int = 8, id_dim: int | None = None) -> None:
+    def __init__(self, width: float = 1.0, content_ch: int = 8, id_dim: int | None = None, size: int = 128) -> None:
         super().__init__()
-        c = [ch(n, width) for n in (32, 64, 128, 256, 512)]
+        # the content code is 8 x 8 (S/16 at 128 px); at 64 px a 4 x 4 code (S/16) left our
+        # CPU model only blurred blobs to reconstruct from, so small models keep 8 x 8 too
+        c = [ch(n, width) for n in (32, 64, 128, 256, 512)][-(_halvings(size) + 1):]
         self.id_dim = id_dim or ch(2048, width)
         self.trunk = nn.Sequential(nn.Conv2d(3, c[0], 1), nn.LeakyReLU(0.2),
                                    *[_ResDown(a, b) for a, b in zip(c[:-1], c[1:])])
-        self.content = nn.Sequential(nn.Conv2d(c[4], c[4], 1), nn.LeakyReLU(0.2), nn.Conv2d(c[4], content_ch, 1))
-        self.identity = nn.Sequential(nn.Conv2d(c[4], ch(1024, width), 3, 2, 1), nn.LeakyReLU(0.2),
+        self.content = nn.Sequential(nn.Conv2d(c[-1], c[-1], 1), nn.LeakyReLU(0.2), nn.Conv2d(c[-1], content_ch, 1))
+        self.identity = nn.Sequential(nn.Conv2d(c[-1], ch(1024, width), 3, 2, 1), nn.LeakyReLU(0.2),
                                       nn.Conv2d(ch(1024, width), ch(2048, width), 3, 2, 1), nn.LeakyReLU(0.2))
         self.identity_fc = EqualLinear(ch(2048, width), self.id_dim)
+        # centring before the sphere (as ArcFace's embedding head does with BatchNorm): a fresh
+        # trunk's pooled features are nearly the same vector for every face (cosine 0.997), a
+        # start from which no identity loss could spread the codes
+        self.identity_norm = nn.BatchNorm1d(self.id_dim, affine=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x in [-1, 1] -> (content (B, 8, S/16, S/16) unit per pixel, identity (B, d) unit)."""
+        """x in [-1, 1] -> (content (B, 8, 8, 8) unit per pixel, identity (B, d) unit)."""
         h = self.trunk(x)
         content = unit(self.content(h), 1)
-        identity = unit(self.identity_fc(self.identity(h).mean((2, 3))), 1)
+        identity = unit(self.identity_norm(self.identity_fc(self.identity(h).mean((2, 3)))), 1)
         return content, identity
 
 
@@ -89,12 +104,12 @@ class _StyledBlock(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, width: float = 1.0, content_ch: int = 8, id_dim: int | None = None) -> None:
+    def __init__(self, width: float = 1.0, content_ch: int = 8, id_dim: int | None = None, size: int = 128) -> None:
         super().__init__()
         d = id_dim or ch(2048, width)
         self.mod_scale = EqualLinear(d, content_ch, bias_init=1.0)
         self.mod_bias = EqualLinear(d, content_ch)
-        c = [ch(n, width) for n in (256, 512, 512, 512, 256, 128)]
+        c = [ch(n, width) for n in [256, 512] + [512, 512, 256, 128][-_halvings(size):]]
         self.head = nn.ModuleList([_StyledBlock(content_ch, c[0], d, False), _StyledBlock(c[0], c[1], d, False)])
         self.ups = nn.ModuleList([_StyledBlock(a, b, d, True) for a, b in zip(c[1:-1], c[2:])])
         self.to_rgb = ModulatedConv(c[-1], 3, 1, d, demodulate=False)
@@ -157,12 +172,14 @@ def at_angle(z: torch.Tensor, theta_deg: float, generator: torch.Generator | Non
 
 class CFANet(nn.Module):
     def __init__(self, img_size: int = 64, width: float = 0.25, lr: float = 2e-3, patch: int = 32,
-                 smoothing: float = 10.0, adversarial: float = 1.0, classes: int = 0) -> None:
+                 smoothing: float = 10.0, adversarial: float = 1.0, classes: int = 0, warmup: int = 0,
+                 reconstruction: float = 1.0) -> None:
         super().__init__()
         self.config = {"img_size": img_size, "width": width, "lr": lr, "patch": patch, "smoothing": smoothing,
-                       "adversarial": adversarial, "classes": classes}
-        self.E = Encoder(width)
-        self.G = Decoder(width, id_dim=self.E.id_dim)
+                       "adversarial": adversarial, "classes": classes, "warmup": warmup,
+                       "reconstruction": reconstruction}
+        self.E = Encoder(width, size=img_size)
+        self.G = Decoder(width, id_dim=self.E.id_dim, size=img_size)
         self.D = Critic(img_size, width)
         self.D_local = Critic(patch, width)
         # training-only: one unit vector per training identity (see the module docstring)
@@ -212,8 +229,12 @@ class CFANet(nn.Module):
         z_t = slerp(z.detach(), z_swap.detach(), t)
         _, z_back = self.E(self.G(content, z_t))
         loss_smooth = (1 - (z_back * z_t).sum(1)).mean()
-        loss = (self.config["adversarial"] * loss_adv + loss_rec + loss_content + loss_identity
-                + self.config["smoothing"] * loss_smooth)
+        # identity consistency and smoothing are met exactly by a constant code, which is where a
+        # fresh encoder starts (its pooled codes of all faces are nearly parallel): they ramp in
+        # over ``warmup`` steps, once the identity classifier has spread the codes apart
+        ramp = min(1.0, self.steps / self.config["warmup"]) if self.config.get("warmup") else 1.0
+        loss = (self.config["adversarial"] * loss_adv + self.config.get("reconstruction", 1.0) * loss_rec + loss_content
+                + ramp * (loss_identity + self.config["smoothing"] * loss_smooth))
         loss_class = torch.zeros(())
         if self.id_centres is not None and "identity" in batch:
             cos = z @ unit(self.id_centres, 1).T

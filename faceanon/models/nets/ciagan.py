@@ -8,6 +8,13 @@ reshaped to 32 x 4 x 4 and three convolutions to 256 x 4 x 4, concatenation, 4 r
 residual up blocks to 3 x S x S. The discriminator sees image + landmarks (residual down blocks,
 two dense layers, LSGAN). Identity guidance: a siamese ResNet-18 trained jointly with a
 contrastive loss (margin 3), the generator pulled towards a real photo of the target identity.
+
+One addition for CPU training (``reconstruction`` > 0): half of each batch is generated with the
+person's *own* control vector and pulled (L1) towards the real face inside the mask. The face
+is masked out of the generator's input, so this cannot copy it: it is a supervised signal that
+"landmarks + surroundings + this control vector -> this person's face", which the paper gets
+from adversarial and siamese losses over many GPU epochs. The other half gets another identity
+and the paper's losses only.
 ``width`` scales every channel count (1.0 = the paper; the CPU model is narrower)."""
 from __future__ import annotations
 
@@ -155,9 +162,11 @@ def lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
 class CIAGAN(nn.Module):
     """The three networks and one training step (siamese, critic, generator updates)."""
 
-    def __init__(self, img_size: int = 64, num_classes: int = 150, width: float = 0.5, lr: float = 1e-4) -> None:
+    def __init__(self, img_size: int = 64, num_classes: int = 150, width: float = 0.5, lr: float = 1e-4,
+                 reconstruction: float = 10.0) -> None:
         super().__init__()
-        self.config = {"img_size": img_size, "num_classes": num_classes, "width": width, "lr": lr}
+        self.config = {"img_size": img_size, "num_classes": num_classes, "width": width, "lr": lr,
+                       "reconstruction": reconstruction}
         self.G = Generator(img_size, num_classes, width)
         self.D = Discriminator(img_size, width)
         self.S = IdentityNet(num_classes, width)
@@ -166,9 +175,13 @@ class CIAGAN(nn.Module):
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr, betas=betas)
         self.opt_s = torch.optim.Adam(self.S.parameters(), lr, betas=betas)
 
-    def inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def inputs(self, batch: dict, own: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Generator inputs; the first ``own`` faces get their own identity (reconstruction)."""
         x = torch.cat([batch["landmarks"], batch["image"] * (1 - batch["mask"])], 1)
-        onehot = F.one_hot(batch["target"], self.config["num_classes"]).float()
+        target = batch["target"]
+        if own:
+            target = torch.cat([batch["identity"][:own], target[own:]])
+        onehot = F.one_hot(target.long(), self.config["num_classes"]).float()
         return x, onehot
 
     def anonymize(self, batch: dict) -> torch.Tensor:
@@ -184,7 +197,8 @@ class CIAGAN(nn.Module):
         loss_s.backward()
         self.opt_s.step()
         # critic
-        x, onehot = self.inputs(batch)
+        own = len(batch["image"]) // 2 if self.config.get("reconstruction", 0) and "identity" in batch else 0
+        x, onehot = self.inputs(batch, own)
         with torch.no_grad():
             fake = blend(batch["image"], self.G(x, onehot), batch["mask"])
         self.opt_d.zero_grad()
@@ -195,7 +209,12 @@ class CIAGAN(nn.Module):
         self.opt_g.zero_grad()
         fake = blend(batch["image"], self.G(x, onehot), batch["mask"])
         loss_adv = lsgan(self.D(fake, batch["landmarks"]), True)
-        loss_id = contrastive(self.S(fake), self.S(batch["target_image"]).detach(), torch.ones(len(fake)))
-        (loss_adv + loss_id).backward()
+        loss_id = contrastive(self.S(fake[own:]), self.S(batch["target_image"][own:]).detach(), torch.ones(len(fake) - own))
+        loss_rec = torch.zeros(())
+        if own:
+            m = batch["mask"][:own]
+            loss_rec = ((fake[:own] - batch["image"][:own]).abs() * m).sum() / m.sum().clamp_min(1)
+        (loss_adv + loss_id + self.config.get("reconstruction", 0) * loss_rec).backward()
         self.opt_g.step()
-        return {"siamese": loss_s.item(), "critic": loss_d.item(), "g_adv": loss_adv.item(), "g_identity": loss_id.item()}
+        return {"siamese": loss_s.item(), "critic": loss_d.item(), "g_adv": loss_adv.item(), "g_identity": loss_id.item(),
+                "reconstruction": loss_rec.item()}
