@@ -169,3 +169,14 @@ def test_robustness_run_is_named_apart_and_password_never_stored(mini, capsys):
     files = sorted(p.name for p in (report / "lfw").iterdir())
     assert "fit@jpeg75.json" in files
     assert not any("hunter2" in p.read_text(errors="ignore") for p in (report / "lfw").glob("*.json"))
+
+
+def test_password_methods_are_evaluated_under_a_fixed_password():
+    """`evaluate all` builds every method without parameters; fit would refuse to start."""
+    from faceanon.evaluate.run import EVALUATION_PASSWORD, ORIGINAL, evaluation_params
+    from faceanon.pipeline import Pipeline, PipelineConfig
+
+    assert evaluation_params("fit") == {"password": EVALUATION_PASSWORD}
+    assert evaluation_params("fit", {"password": "mine"}) == {"password": "mine"}
+    assert evaluation_params("blur") == {} and evaluation_params(ORIGINAL) == {}
+    Pipeline(PipelineConfig(method="fit", params=evaluation_params("fit")))  # builds

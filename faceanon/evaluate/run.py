@@ -18,6 +18,17 @@ DATASETS = ("lfw", "celeba")
 # The reference row: images left as they are. Not a registered method (a privacy tool should not
 # offer "do nothing"), only a run name the evaluation knows.
 ORIGINAL = "original"
+# Password-conditioned methods (fit, fit-net) are evaluated under this one password unless the
+# caller gives theirs: the protocol measures what a user with some password gets.
+EVALUATION_PASSWORD = "faceanon-evaluation"
+
+
+def evaluation_params(method: str, params: dict | None = None) -> dict:
+    """``params`` plus the evaluation password for methods that need one and were given none."""
+    params = dict(params or {})
+    if method != ORIGINAL and "password" in getattr(ANONYMIZERS.get(method), "params", {}):
+        params.setdefault("password", EVALUATION_PASSWORD)
+    return params
 
 
 class Unchanged:
@@ -68,7 +79,8 @@ def evaluate_all(limit: int | None, report_dir: Path, readme: Path | None, datas
     results = []
     for method in methods or [ORIGINAL] + ANONYMIZERS.names():
         for dataset in datasets:
-            r = evaluate_method(dataset, PipelineConfig(method=method), limit, report_dir, progress=progress)
+            config = PipelineConfig(method=method, params=evaluation_params(method))
+            r = evaluate_method(dataset, config, limit, report_dir, progress=progress)
             print(json.dumps({"run": r["run"], "dataset": dataset, **r["summary"]}), flush=True)
             results.append(r)
     if readme is not None:
