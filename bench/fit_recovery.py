@@ -14,6 +14,7 @@ and dlib at the FAR 1e-3 thresholds of `faceanon evaluate` (TPR). Writes
 bench/results/fit_recovery.json and refreshes the README table.
 
     python bench/fit_recovery.py [--limit 300] [--datasets lfw,celeba] [--wrong 3] [--table-only]
+    python bench/fit_recovery.py --method fit-net   # the trained FIT network (image-only inverse)
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def score(ev: Evaluator, pairs, folder: Path, originals: dict) -> dict:
     return res
 
 
-def run(dataset: str, limit: int, wrong: int, work: Path) -> dict:
+def run(dataset: str, limit: int, wrong: int, work: Path, method: str = "fit") -> dict:
     ev = Evaluator(load_dataset(dataset), REPO / "report" / "cache", progress=False)
     pairs = ev.pairs(limit)
     probes = sorted({b for _, b in pairs})
@@ -64,15 +65,16 @@ def run(dataset: str, limit: int, wrong: int, work: Path) -> dict:
     originals = {b: read_image(root / b).rgb for b in probes}
     q = ["-q"]
     anon = {"jpg": work / f"{dataset}_anon_jpg"}
-    cli(["anonymize", str(root), "-o", str(anon["jpg"]), "--files-from", str(lst), "--method", "fit", "--password",
+    cli(["anonymize", str(root), "-o", str(anon["jpg"]), "--files-from", str(lst), "--method", method, "--password",
          PASSWORD] + q)
+    how = ["--method", method]
     results = {"pairs": len(pairs), "password": "fixed test phrase",
                "originals": {"ssim": 1.0, **{f"tpr_{rec}": metrics.accept_rate(
                    [float(getattr(ev.cache.entries[a], rec) @ getattr(ev.cache.entries[b], rec)) for a, b in pairs],
                    ev.gallery.thresholds[rec]) for rec in RECOGNIZERS}}}
     results["anonymized"] = score(ev, pairs, anon["jpg"], originals)
     right = work / f"{dataset}_right_jpg"
-    cli(["deanonymize", str(anon["jpg"]), "-o", str(right), "--password", PASSWORD] + q)
+    cli(["deanonymize", str(anon["jpg"]), "-o", str(right), "--password", PASSWORD] + how + q)
     results["right_password_jpeg95"] = score(ev, pairs, right, originals)
     # Re-encoded by another program: the payload is gone, only the pixels remain.
     reenc = work / f"{dataset}_reencoded"
@@ -81,23 +83,24 @@ def run(dataset: str, limit: int, wrong: int, work: Path) -> dict:
         with Image.open(anon["jpg"] / b) as im:
             im.save(reenc / b, quality=95)
     back = work / f"{dataset}_right_reencoded"
-    cli(["deanonymize", str(reenc), "-o", str(back), "--password", PASSWORD] + q)
+    cli(["deanonymize", str(reenc), "-o", str(back), "--password", PASSWORD] + how + q)
     results["right_password_reencoded_image_only"] = score(ev, pairs, back, originals)
     wrong_scores = []
     for k in range(wrong):
         w = work / f"{dataset}_wrong{k}"
-        cli(["deanonymize", str(anon["jpg"]), "-o", str(w), "--password", f"guess {k}"] + q)
+        cli(["deanonymize", str(anon["jpg"]), "-o", str(w), "--password", f"guess {k}"] + how + q)
         wrong_scores.append(score(ev, pairs, w, originals))
     results["wrong_passwords"] = {key: float(np.mean([s[key] for s in wrong_scores])) for key in wrong_scores[0]}
     results["wrong_passwords"]["count"] = wrong
     return results
 
 
-def table(all_results: dict) -> str:
-    rows = [("originals (untouched)", "originals"), ("anonymized (JPEG 95)", "anonymized"), ("right password, JPEG 95 with payload", "right_password_jpeg95"),
+def table(all_results: dict, method: str = "fit") -> str:
+    as_written = "right password, JPEG 95 with payload" if method == "fit" else "right password, JPEG 95 (no payload is written)"
+    rows = [("originals (untouched)", "originals"), ("anonymized (JPEG 95)", "anonymized"), (as_written, "right_password_jpeg95"),
             ("right password, re-encoded (payload lost): image-only inverse", "right_password_reencoded_image_only"),
             ("wrong passwords (mean of several)", "wrong_passwords")]
-    lines = ["| `fit` output | " + " | ".join(f"{d} SSIM | {d} TPR SFace / dlib" for d in all_results) + " |",
+    lines = [f"| `{method}` output | " + " | ".join(f"{d} SSIM | {d} TPR SFace / dlib" for d in all_results) + " |",
              "|---|" + "---|---|" * len(all_results)]
     for label, key in rows:
         cells = []
@@ -106,7 +109,8 @@ def table(all_results: dict) -> str:
             cells.append(f"{s['ssim']:.3f} | {s['tpr_sface']:.3f} / {s['tpr_dlib']:.3f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     n = ", ".join(f"{d} {r['pairs']} pairs" for d, r in all_results.items())
-    lines.append(f"\n{n} of pairs_dev; regenerate with `python bench/fit_recovery.py`.")
+    how = "" if method == "fit" else f" --method {method}"
+    lines.append(f"\n{n} of pairs_dev; regenerate with `python bench/fit_recovery.py{how}`.")
     return "\n".join(lines)
 
 
@@ -115,27 +119,30 @@ def main() -> int:
     ap.add_argument("--datasets", default="lfw,celeba")
     ap.add_argument("--limit", type=int, default=300)
     ap.add_argument("--wrong", type=int, default=3)
-    ap.add_argument("--out", default=str(REPO / "bench/results/fit_recovery.json"))
+    ap.add_argument("--method", default="fit", choices=["fit", "fit-net"])
+    ap.add_argument("--out", help="default bench/results/<method>_recovery.json")
     ap.add_argument("--readme", default=str(REPO / "README.md"))
     ap.add_argument("--table-only", action="store_true", help="refresh the README table from --out, measure nothing")
     args = ap.parse_args()
+    args.out = args.out or str(REPO / f"bench/results/{args.method.replace('-', '_')}_recovery.json")
+    section = f"{args.method}-recovery"
     if args.table_only:
-        text = table(json.loads(Path(args.out).read_text()))
+        text = table(json.loads(Path(args.out).read_text()), args.method)
         print(text)
         if args.readme:
-            replace_section(Path(args.readme), "fit-recovery", text)
+            replace_section(Path(args.readme), section, text)
         return 0
     results = {}
     with tempfile.TemporaryDirectory(prefix="fit_recovery_") as tmp:
         for dataset in [d for d in args.datasets.split(",") if d]:
-            results[dataset] = run(dataset, args.limit, args.wrong, Path(tmp))
+            results[dataset] = run(dataset, args.limit, args.wrong, Path(tmp), args.method)
             print(json.dumps({dataset: results[dataset]}), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
-    text = table(results)
+    text = table(results, args.method)
     print(text)
     if args.readme:
-        replace_section(Path(args.readme), "fit-recovery", text)
+        replace_section(Path(args.readme), section, text)
     return 0
 
 

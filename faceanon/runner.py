@@ -170,8 +170,10 @@ def deanonymize_jobs(pipeline: Pipeline, password: str, jobs: list[Job], options
         if regions is not None:
             out = paste(picture.rgb, regions)
         else:
-            why = "the password does not open its payload" if sealed else "it carries no payload"
-            report.warnings.append(f"{job.src}: {why}; image-only inverse (approximate)")
+            # a missing payload is news only from a method that writes them (fit, not fit-net)
+            if sealed or hasattr(pipeline.anonymizer, "recovery_payload"):
+                why = "the password does not open its payload" if sealed else "it carries no payload"
+                report.warnings.append(f"{job.src}: {why}; image-only inverse (approximate)")
             out, faces = pipeline.anonymize(picture.rgb, _detect_or_fail(pipeline, picture.rgb, str(job.src)))
             report.faces += len(faces)
         write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata)

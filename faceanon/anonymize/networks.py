@@ -2,9 +2,8 @@
 checkpoints this project trains (models/nets, `faceanon train`). Each face is aligned to the
 networks' crop, transformed, and warped back through a soft face mask.
 
-Not yet in the registry: no checkpoint is shipped yet (see the README); `register()` adds the
-three names once `weights/<name>.pt` exist, so `faceanon methods` never lists a method that
-cannot run."""
+`register()` adds each name only when its `weights/<name>.pt` exists, so `faceanon methods`
+never lists a method that cannot run (a user deleting or retraining a checkpoint included)."""
 from __future__ import annotations
 
 from functools import lru_cache

@@ -170,6 +170,15 @@ def at_angle(z: torch.Tensor, theta_deg: float, generator: torch.Generator | Non
     return math.cos(t) * z + math.sin(t) * u
 
 
+def _low_pass(x: torch.Tensor, noise: float = 0.05) -> torch.Tensor:
+    """What the encoder sees when it re-reads a generated image (consistency and smoothing
+    losses): 2x box blur plus noise. Re-read at full resolution, the CPU model learned to hide
+    the identity code in a pixel-level speckle the encoder could read back (a generator and its
+    own judge agreeing on a private signal); a face's identity survives the blur, speckle does not."""
+    blurred = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="bilinear", align_corners=False)
+    return blurred + noise * torch.randn_like(x)
+
+
 class CFANet(nn.Module):
     def __init__(self, img_size: int = 64, width: float = 0.25, lr: float = 2e-3, patch: int = 32,
                  smoothing: float = 10.0, adversarial: float = 1.0, classes: int = 0, warmup: int = 0,
@@ -221,13 +230,13 @@ class CFANet(nn.Module):
         loss_rec = (rec - x).abs().mean()
         loss_adv = F.softplus(-self.D(torch.cat([rec, swapped]))).mean() + \
             F.softplus(-self.D_local(random_patches(swapped, 4, patch))).mean()
-        c_sw, z_sw = self.E(swapped)
+        c_sw, z_sw = self.E(_low_pass(swapped))
         loss_content = (c_sw - content.detach()).abs().mean()
         loss_identity = (1 - (z_sw * z_swap.detach()).sum(1)).mean()
         # identity smoothing: codes along the slerp path must come back from the images they make
         t = torch.rand(len(z))
         z_t = slerp(z.detach(), z_swap.detach(), t)
-        _, z_back = self.E(self.G(content, z_t))
+        _, z_back = self.E(_low_pass(self.G(content, z_t)))
         loss_smooth = (1 - (z_back * z_t).sum(1)).mean()
         # identity consistency and smoothing are met exactly by a constant code, which is where a
         # fresh encoder starts (its pooled codes of all faces are nearly parallel): they ramp in
