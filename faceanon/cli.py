@@ -162,8 +162,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         ev.evaluate_all(args.limit, Path(args.report), Path(args.readme) if args.readme else None, methods=methods,
                         progress=progress)
         return 0
-    config = PipelineConfig(method=args.method, params=ev.evaluation_params(args.method, _key_values(args.param, "--param")),
-                            detector=args.detector, seed=args.seed)
+    params = ev.evaluation_params(args.method, _key_values(args.param, "--param"))
+    config = PipelineConfig(method=args.method, params=params, detector=args.detector, seed=args.seed)
     if config.method != ev.ORIGINAL:
         Pipeline(config)  # a bad method or parameter fails now, not after the gallery is built
     result = ev.evaluate_method(args.protocol, config, args.limit, Path(args.report), args.images, args.pairs,

@@ -196,3 +196,25 @@ def test_exported_network_runs_as_an_anonymizer(tmp_path, monkeypatch, lfw_face,
     cx, cy = face.center.astype(int)
     assert mask[cy, cx] > 0.9 and mask[:10, :10].max() == 0
     assert np.abs(pixels.astype(int) - lfw_face)[cy - 5 : cy + 5, cx - 5 : cx + 5].mean() > 0
+
+
+def test_shipped_checkpoints_are_registered_and_anonymize(celeba_face):
+    """The checkpoints in the package (not stand-ins) load, run through the public API on a
+    real face, change the face and leave the corners; fit-net's output depends on the password."""
+    import faceanon
+    from faceanon.anonymize import ANONYMIZERS, networks
+
+    for method, checkpoint in networks.NAMES.items():
+        assert (networks.WEIGHTS / f"{checkpoint}.pt").exists(), checkpoint
+        assert method in ANONYMIZERS.names()
+    face = faceanon.detect(celeba_face)[0]
+    x0, y0, x1, y1 = face.box.astype(int)
+    inner = (slice(y0 + (y1 - y0) // 4, y1 - (y1 - y0) // 4), slice(x0 + (x1 - x0) // 4, x1 - (x1 - x0) // 4))
+    outs = {}
+    for method, params in (("ciagan", {}), ("cfa-net", {}), ("fit-net", {"password": "a"}), ("fit-net", {"password": "b"})):
+        out = faceanon.anonymize(celeba_face, method, **params)
+        assert out.shape == celeba_face.shape
+        assert np.abs(out[inner].astype(int) - celeba_face[inner]).mean() > 3, method  # the face changed
+        assert np.array_equal(out[:8, :8], celeba_face[:8, :8]), method  # the background did not
+        outs[(method, params.get("password"))] = out
+    assert not np.array_equal(outs[("fit-net", "a")], outs[("fit-net", "b")])

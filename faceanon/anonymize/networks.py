@@ -127,13 +127,12 @@ class FITNetAnonymizer(_NetworkAnonymizer):
     def transform(self, net, cfg, crop01, pts, rng):
         import torch
 
-        from ..models.nets.fitnet import inverse_password, password_bits, password_from_text
+        from ..models.nets.fitnet import inverse_password, password_from_text, transform_one
 
         p = password_from_text(self.password)
-        z = password_bits(inverse_password(p) if self.inverse else p)
         x = torch.from_numpy(crop01).permute(2, 0, 1).contiguous()[None] * 2 - 1
         with torch.no_grad():
-            out = net(x, z)
+            out = transform_one(net, x, int(inverse_password(p)) if self.inverse else p)
         return ((out[0] + 1) / 2).permute(1, 2, 0).numpy()
 
 

@@ -1,8 +1,8 @@
 """FIT (Gu et al., ECCV 2020): the password-conditioned face identity transformer.
 
 As in the official code (laoreja/face-identity-transformer): the transformer T is a 9-block
-ResNet generator with batch norm (batch statistics always) and resize-convolution (nearest x2 +
-3x3 conv) instead of transposed convolution; the N-bit password (bits as +-0.5) is tiled into N
+ResNet generator with batch norm (batch statistics always; see transform_one) and
+resize-convolution (nearest x2 + 3x3 conv) instead of transposed convolution; the N-bit password (bits as +-0.5) is tiled into N
 constant channels beside the RGB input. The inverse of password p is its bitwise complement
 (-z). The auxiliary network Q is a PatchGAN front end + a stride-4 conv + 2x2 average pooling
 and N/4 parallel 16-way heads, one per 4-bit group, trained with T to tell which password links
@@ -112,6 +112,21 @@ def password_groups(p: np.ndarray, bits: int = PASSWORD_BITS) -> torch.Tensor:
 
 def inverse_password(p: np.ndarray, bits: int = PASSWORD_BITS) -> np.ndarray:
     return (2**bits - 1) - np.asarray(p, np.int64)
+
+
+def transform_one(T: "Transformer", image: torch.Tensor, password: int, companions: int = 7) -> torch.Tensor:
+    """T on one image (1, 3, S, S) under ``password``, as it was trained: in a batch of faces
+    under different passwords.
+
+    T's batch norm always uses batch statistics. Alone in its batch, an image's password planes
+    are constant, so the first convolution turns them into a constant per channel, which the
+    next batch norm subtracts again: every password would give the same output. Training batches
+    mixed passwords, so at inference the image goes in beside ``companions`` copies of itself
+    under other passwords (derived from ``password``, so the result is deterministic)."""
+    rng = np.random.default_rng(password)
+    others = (password + rng.integers(1, 2**PASSWORD_BITS, companions)) % 2**PASSWORD_BITS
+    z = password_bits(np.concatenate([[password], others])).to(image.device)
+    return T(image.expand(len(z), -1, -1, -1), z)[:1]
 
 
 def password_from_text(text: str, bits: int = PASSWORD_BITS) -> int:
