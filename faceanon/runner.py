@@ -171,7 +171,7 @@ def deanonymize_jobs(pipeline: Pipeline, password: str, jobs: list[Job], options
             out = paste(picture.rgb, regions)
         else:
             # a missing payload is news only from a method that writes them (fit, not fit-net)
-            if sealed or hasattr(pipeline.anonymizer, "recovery_payload"):
+            if sealed or pipeline.anonymizer.writes_payload:
                 why = "the password does not open its payload" if sealed else "it carries no payload"
                 report.warnings.append(f"{job.src}: {why}; image-only inverse (approximate)")
             out, faces = pipeline.anonymize(picture.rgb, _detect_or_fail(pipeline, picture.rgb, str(job.src)))

@@ -245,3 +245,14 @@ def test_damaged_payload_falls_back_to_the_image_only_inverse(tmp_path, celeba_f
                  "-q"]) == 0
     assert "does not open its payload" in capsys.readouterr().err
     assert read_image(tmp_path / "back.png").rgb.shape == celeba_face.shape
+
+
+def test_missing_payload_is_reported_only_for_methods_that_write_one(tmp_path, celeba_face, capsys):
+    Image.fromarray(celeba_face).save(tmp_path / "in.png")
+    for method, extra, warned in (("fit", ["--param", "payload=false"], True), ("fit-net", [], False)):
+        anon, back = tmp_path / f"{method}.png", tmp_path / f"{method}_back.png"
+        assert main(["anonymize", str(tmp_path / "in.png"), "-o", str(anon), "--method", method, "--password", "pw",
+                     "-q"] + extra) == 0
+        capsys.readouterr()
+        assert main(["deanonymize", str(anon), "-o", str(back), "--method", method, "--password", "pw", "-q"]) == 0
+        assert ("carries no payload" in capsys.readouterr().err) == warned, method

@@ -28,6 +28,9 @@ class Anonymizer:
     # The run's --seed, set by the pipeline: methods whose result must be the same for the same
     # person across photos derive it from the seed (not from the per-face generator).
     seed: int = 0
+    # Methods whose image outputs normally carry a recovery payload (fit): for them a file
+    # without one is worth a warning when deanonymizing.
+    writes_payload = False
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError

@@ -61,6 +61,8 @@ class FIT(IdentityReplacer):
         "payload": Param(bool, True, "append the encrypted original regions to image outputs, for exact recovery"),
     }
 
+    writes_payload = True
+
     def __init__(self, password: str = "", angle: float = 120.0, payload: bool = True) -> None:
         if not password:
             raise UsageError("method fit needs a password: --password P (or --param password=P)")
