@@ -241,8 +241,8 @@ class CFANet(nn.Module):
         # identity consistency and smoothing are met exactly by a constant code, which is where a
         # fresh encoder starts (its pooled codes of all faces are nearly parallel): they ramp in
         # over ``warmup`` steps, once the identity classifier has spread the codes apart
-        ramp = min(1.0, self.steps / self.config["warmup"]) if self.config.get("warmup") else 1.0
-        loss = (self.config["adversarial"] * loss_adv + self.config.get("reconstruction", 1.0) * loss_rec + loss_content
+        ramp = min(1.0, self.steps / self.config["warmup"]) if self.config["warmup"] else 1.0
+        loss = (self.config["adversarial"] * loss_adv + self.config["reconstruction"] * loss_rec + loss_content
                 + ramp * (loss_identity + self.config["smoothing"] * loss_smooth))
         loss_class = torch.zeros(())
         if self.id_centres is not None and "identity" in batch:

@@ -197,7 +197,7 @@ class CIAGAN(nn.Module):
         loss_s.backward()
         self.opt_s.step()
         # critic
-        own = len(batch["image"]) // 2 if self.config.get("reconstruction", 0) and "identity" in batch else 0
+        own = len(batch["image"]) // 2 if self.config["reconstruction"] and "identity" in batch else 0
         x, onehot = self.inputs(batch, own)
         with torch.no_grad():
             fake = blend(batch["image"], self.G(x, onehot), batch["mask"])
@@ -214,7 +214,7 @@ class CIAGAN(nn.Module):
         if own:
             m = batch["mask"][:own]
             loss_rec = ((fake[:own] - batch["image"][:own]).abs() * m).sum() / m.sum().clamp_min(1)
-        (loss_adv + loss_id + self.config.get("reconstruction", 0) * loss_rec).backward()
+        (loss_adv + loss_id + self.config["reconstruction"] * loss_rec).backward()
         self.opt_g.step()
         return {"siamese": loss_s.item(), "critic": loss_d.item(), "g_adv": loss_adv.item(), "g_identity": loss_id.item(),
                 "reconstruction": loss_rec.item()}

@@ -2,8 +2,8 @@
 
 As in the official code (laoreja/face-identity-transformer): the transformer T is a 9-block
 ResNet generator with batch norm (batch statistics always; see transform_one) and
-resize-convolution (nearest x2 + 3x3 conv) instead of transposed convolution; the N-bit password (bits as +-0.5) is tiled into N
-constant channels beside the RGB input. The inverse of password p is its bitwise complement
+resize-convolution (nearest x2 + 3x3 conv) instead of transposed convolution; the N-bit password
+(bits as +-0.5) is tiled into N constant channels beside the RGB input. The inverse of password p is its bitwise complement
 (-z). The auxiliary network Q is a PatchGAN front end + a stride-4 conv + 2x2 average pooling
 and N/4 parallel 16-way heads, one per 4-bit group, trained with T to tell which password links
 two images (L_aux). Discriminators: one PatchGAN per output kind (anonymized M, recovered R,
