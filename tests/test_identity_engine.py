@@ -128,6 +128,31 @@ def test_degenerate_landmarks_do_not_stop_the_engine():
         assert out.shape == img.shape and not np.array_equal(out, img)
 
 
+def test_shape_changes_never_fold_the_warp(lfw_face, lfw_detected):
+    """A face turned aside has its far jaw points beside the nose; a shape change pushing one
+    across turned warp triangles over and drew a jagged notch in the face edge."""
+    from faceanon.align import Landmarker
+    from faceanon.models.facespace import geometry as geo
+
+    fs = face_space()
+    face = faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5)
+    Landmarker(68)(lfw_face, [face])
+    src = np.concatenate([geo.face_points(face.landmarks68), geo.ring_points(geo.face_points(face.landmarks68))])
+    before = geo.signed_areas(src, fs.triangles)
+    small = src + np.random.default_rng(0).normal(0, 0.05, src.shape).astype(np.float32)
+    assert np.allclose(geo.limit_folds(src, small, fs.triangles), small)  # harmless changes stay whole
+    folding = small.copy()
+    folding[2] = src[30] + (src[30] - src[2]) * 0.3  # a jaw point pushed across the nose
+    assert (np.sign(geo.signed_areas(folding, fs.triangles)) != np.sign(before)).any()  # it does fold
+    limited = geo.limit_folds(src, folding, fs.triangles)
+    after = geo.signed_areas(limited, fs.triangles)
+    significant = np.abs(before) > 1e-3
+    assert not (significant & (np.sign(after) != np.sign(before))).any()
+    assert np.linalg.norm(limited[2] - src[2]) < 0.5 * np.linalg.norm(folding[2] - src[2])
+    far = [24, 25, 44, 45]  # the other brow and eye: their moves stay whole
+    assert np.allclose(limited[far], folding[far])
+
+
 def test_swap_moves_the_identity_towards_the_source(tmp_path, lfw_face, lfw_detected, celeba_face):
     from PIL import Image
 

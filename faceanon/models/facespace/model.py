@@ -127,7 +127,8 @@ class FaceSpace:
         new_points = geo.apply_affine(inv, enc.shape.reshape(-1, 2) + d_shape)
         ring = geo.ring_points(enc.points)
         src = np.concatenate([enc.points, ring])
-        dst = np.concatenate([new_points, ring])
+        dst = geo.limit_folds(src, np.concatenate([new_points, ring]), self.triangles)
+        new_points = dst[: len(new_points)]
         x0, y0 = np.floor(np.maximum(dst.min(0) - 2, 0)).astype(int)
         x1, y1 = np.ceil(np.minimum(dst.max(0) + 2, [w, h])).astype(int)
         shape = (y1 - y0, x1 - x0)
