@@ -1,4 +1,4 @@
-"""The face-space identity engine (work in progress on issue 4): basic guarantees."""
+"""The face-space identity engine (issue 4): basic guarantees."""
 import numpy as np
 import pytest
 

@@ -66,20 +66,25 @@ def limit_folds(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, rounds:
 
     On a face turned to the side the far jaw points lie close to the nose; a shape change that
     pushes them across folds the warp, and the fold showed as a jagged notch in the face edge.
-    The points of offending triangles have their move halved, round after round, and dropped
-    if that is not enough; the rest of the change stays whole."""
+    The points of offending triangles have their move halved, round after round; after
+    ``rounds`` halvings they keep none (which can pass the fold on to a neighbour, so this too
+    repeats), and if a fold still remains no point moves at all. Elsewhere the change stays
+    whole."""
     src = np.asarray(src, np.float32)
     move = np.asarray(dst, np.float32) - src
     before = signed_areas(src, triangles)
     significant = np.abs(before) > 1e-3
-    for k in range(rounds + 1):
-        after = signed_areas(src + move, triangles)
-        bad = significant & ((np.sign(after) != np.sign(before)) | (np.abs(after) < 0.2 * np.abs(before)))
+
+    def offending(m: np.ndarray) -> np.ndarray:
+        after = signed_areas(src + m, triangles)
+        return significant & ((np.sign(after) != np.sign(before)) | (np.abs(after) < 0.2 * np.abs(before)))
+
+    for k in range(2 * rounds):
+        bad = offending(move)
         if not bad.any():
-            break
-        points = np.unique(triangles[bad])
-        move[points] *= 0.5 if k < rounds else 0.0
-    return src + move
+            return src + move
+        move[np.unique(triangles[bad])] *= 0.5 if k < rounds else 0.0
+    return src + (move if not offending(move).any() else 0 * move)
 
 
 def triangle_id_map(points: np.ndarray, triangles: np.ndarray, shape: tuple[int, int], offset=(0, 0)) -> np.ndarray:
