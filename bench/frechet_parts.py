@@ -38,7 +38,7 @@ from faceanon.detect import create_detector  # noqa: E402
 from faceanon.detect.base import main_face  # noqa: E402
 from faceanon.evaluate import metrics  # noqa: E402
 from faceanon.evaluate.datasets import DEFAULT_DATA, load_dataset  # noqa: E402
-from faceanon.evaluate.protocol import Evaluator  # noqa: E402
+from faceanon.evaluate.protocol import RECOGNIZERS, Evaluator  # noqa: E402
 from faceanon.io import read_image  # noqa: E402
 from faceanon.models.facespace import geometry as geo  # noqa: E402
 from faceanon.models.facespace.model import attribute_probe, canonical_detail, face_space, render_identity  # noqa: E402
@@ -146,6 +146,31 @@ def tpr(ev: Evaluator, pairs, feats: list[np.ndarray], rec: str) -> float:
     return metrics.accept_rate(sims, ev.gallery.thresholds[rec])
 
 
+def real_sets(ev: Evaluator, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per recognizer, the features of two disjoint sets of n real gallery faces, none of them a
+    probe: chosen as `faceanon evaluate` chooses its realism reference."""
+    probes = {b for _, b in ev.dataset.same}
+    pool = np.array([i for i, rel in enumerate(ev.gallery.rels) if rel not in probes])
+    pool = np.random.default_rng(0).permutation(pool)
+    return {rec: (ev.gallery.emb[rec][pool[:n]], ev.gallery.emb[rec][pool[n : 2 * n]]) for rec in RECOGNIZERS}
+
+
+def anonymized_features(ev: Evaluator, pairs, anonymizer, keep: int = 0):
+    """Each recognizer's features of every probe anonymized by ``anonymizer``, and the first
+    ``keep`` (original, anonymized) images to look at."""
+    pipeline = Pipeline(PipelineConfig(method="cfa"))
+    pipeline.anonymizer = anonymizer
+    feats = {rec: [] for rec in RECOGNIZERS}
+    samples = []
+    for _, b in pairs:
+        original, anon, _, _ = ev.anonymize(pipeline, b)
+        for rec, out in feats.items():
+            out.append(recognizer(rec).embed(anon, ev.cache.entries[b].face))
+        if len(samples) < keep:
+            samples.append((original, anon))
+    return feats, samples
+
+
 def parts(x: np.ndarray, real: np.ndarray) -> dict:
     return {"fd": metrics.frechet_distance(x, real), "mean_term": float(((x.mean(0) - real.mean(0)) ** 2).sum()),
             "spread": float(np.trace(np.cov(x, rowvar=False)))}
@@ -159,14 +184,11 @@ def main() -> None:
     ev = Evaluator(load_dataset("lfw"), REPO / "report" / "cache", progress=False)
     pairs = ev.pairs(args.limit)
     n = len(pairs)
-    probes = {b for _, b in ev.dataset.same}
-    pool = np.array([i for i, rel in enumerate(ev.gallery.rels) if rel not in probes])
-    pool = np.random.default_rng(0).permutation(pool)
-    emb = ev.gallery.emb["sface"]
-    real_1, real_2 = emb[pool[:n]], emb[pool[n : 2 * n]]
+    real = real_sets(ev, n)
+    real_1, real_2 = real["sface"]
     # The same FD in dlib's feature space: is the gap SFace's own view, or does dlib see it too?
-    dlib_1, dlib_2 = ev.gallery.emb["dlib"][pool[:n]], ev.gallery.emb["dlib"][pool[n : 2 * n]]
-    originals = {rec: [getattr(ev.cache.entries[b], rec) for _, b in pairs] for rec in ("sface", "dlib")}
+    dlib_1, dlib_2 = real["dlib"]
+    originals = {rec: [getattr(ev.cache.entries[b], rec) for _, b in pairs] for rec in RECOGNIZERS}
     rows = {"real vs real (reference)": {**parts(real_2, real_1), "fd_dlib": metrics.frechet_distance(dlib_2, dlib_1)},
             "originals (probes, untouched)": {**parts(np.stack(originals["sface"]), real_1),
                                               "fd_dlib": metrics.frechet_distance(np.stack(originals["dlib"]), dlib_1),
@@ -183,13 +205,7 @@ def main() -> None:
         "real donor, whole inner face pasted": RealDonorPaste(paste_donors(300)),
     }
     for name, anonymizer in variants.items():
-        pipeline = Pipeline(PipelineConfig(method="cfa"))
-        pipeline.anonymizer = anonymizer
-        feats = {"sface": [], "dlib": []}
-        for _, b in pairs:
-            _, anon, _, _ = ev.anonymize(pipeline, b)
-            for rec, out in feats.items():
-                out.append(recognizer(rec).embed(anon, ev.cache.entries[b].face))
+        feats, _ = anonymized_features(ev, pairs, anonymizer)
         self_sims = [float(e @ o) for e, o in zip(feats["sface"], originals["sface"])]
         rows[name] = {**parts(np.stack(feats["sface"]), real_1), "self_similarity": float(np.mean(self_sims)),
                       "fd_dlib": metrics.frechet_distance(np.stack(feats["dlib"]), dlib_1),

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from frechet_parts import (CFA, REPO, Evaluator, Pipeline, PipelineConfig, load_dataset, metrics,  # noqa: E402
-                           recognizer, tpr)
+from frechet_parts import (CFA, REPO, Evaluator, anonymized_features, load_dataset, metrics, real_sets,  # noqa: E402
+                           tpr)
 
 from faceanon.models.facespace import geometry as geo  # noqa: E402
 from faceanon.viz import grid, save_png  # noqa: E402
@@ -70,19 +70,9 @@ def main() -> None:
     ev = Evaluator(load_dataset("lfw"), REPO / "report" / "cache", progress=False)
     pairs = ev.pairs(args.limit)
     n = len(pairs)
-    probes = {b for _, b in ev.dataset.same}
-    pool = np.random.default_rng(0).permutation(np.array([i for i, rel in enumerate(ev.gallery.rels) if rel not in probes]))
-    real_1, real_2 = ev.gallery.emb["sface"][pool[:n]], ev.gallery.emb["sface"][pool[n : 2 * n]]
-    pipeline = Pipeline(PipelineConfig(method="cfa"))
-    pipeline.anonymizer = OutlineWarp(args.angle, args.amp)
-    feats = {"sface": [], "dlib": []}
-    tiles = []
-    for k, (_, b) in enumerate(pairs):
-        original, anon, _, _ = ev.anonymize(pipeline, b)
-        for rec, out in feats.items():
-            out.append(recognizer(rec).embed(anon, ev.cache.entries[b].face))
-        if k < 8:
-            tiles += [cv2.resize(original, (180, 180)), cv2.resize(anon, (180, 180))]
+    real_1, real_2 = real_sets(ev, n)["sface"]
+    feats, samples = anonymized_features(ev, pairs, OutlineWarp(args.angle, args.amp), keep=8)
+    tiles = [cv2.resize(image, (180, 180)) for pair in samples for image in pair]
     print(json.dumps({"pairs": n, "angle": args.angle, "amp": args.amp,
                       "fd": metrics.frechet_distance(np.stack(feats["sface"]), real_1),
                       "fd_real_reference": metrics.frechet_distance(real_2, real_1),
