@@ -23,7 +23,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from faceanon.detect.base import box_iou  # noqa: E402
-from faceanon.evaluate.coverage import load_annotations, wider_coverage  # noqa: E402
+from faceanon.evaluate.coverage import box_of, load_annotations, wider_coverage  # noqa: E402
 from faceanon.evaluate.readme import replace_section  # noqa: E402
 
 ALL = ["yunet", "centerface", "mtcnn", "dlib-hog", "dlib-mmod", "ensemble"]
@@ -60,7 +60,7 @@ def precision(ann: dict, dets: dict) -> float:
             continue
         gt = np.array(ann[rel]["boxes_xywh"], np.float32).reshape(-1, 4)
         gt[:, 2:] += gt[:, :2]
-        d = np.array([b[:4] for b in boxes], np.float32)
+        d = np.array([box_of(b) for b in boxes], np.float32)
         iou = box_iou(d, gt).max(1) if len(gt) else np.zeros(len(d))
         tp += int((iou >= 0.3).sum())
         n += len(d)

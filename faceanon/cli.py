@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
+from . import __version__
 from . import detectors as list_detectors
 from . import methods as list_methods
 from .anonymize import REGION_SHAPES
@@ -13,9 +16,39 @@ from .detect import DEFAULT_DETECTOR
 from .errors import FaceanonError, UsageError
 from .io import plan_jobs
 from .io.atomic import atomic_path
+from .io.manifest import Manifest
 from .io.images import DEFAULT_MAX_PIXELS
 from .pipeline import Pipeline, PipelineConfig
+from .registry import check_range
 from .runner import RunOptions, anonymize_jobs, deanonymize_jobs, detect_jobs
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``faceanon: error: --quality: must be 1..100 (got 500)``)
+    and exit status 2, raised while parsing: before any file is read."""
+
+    def error(self, message: str):  # type: ignore[override]
+        message = message[len("argument "):] if message.startswith("argument ") else message
+        sys.stderr.write(f"faceanon: error: {message.splitlines()[0]} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def ranged(kind: type, low: float | None = None, high: float | None = None, low_open: bool = False):
+    """An argparse ``type``: parses ``kind`` and checks the range (NaN and infinities refused)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'} (got {text!r})") from None
+        try:
+            check_range("", value, low, high, low_open)
+        except UsageError as e:
+            raise argparse.ArgumentTypeError(str(e)[2:]) from None
+        return value
+
+    parse.__name__ = kind.__name__  # what argparse names in its own messages
+    return parse
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
@@ -32,12 +65,13 @@ def _add_detection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"face detector (default {DEFAULT_DETECTOR}); see `faceanon detectors`")
     p.add_argument("--detector-param", action="append", metavar="KEY=VALUE", help="detector parameter, repeatable")
     p.add_argument("--files-from", metavar="LIST", help="file of paths relative to the single input ROOT")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse images larger than this")
+    p.add_argument("--max-pixels", type=ranged(int, 1, 10**10), default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse images larger than this many pixels (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faceanon", description="De-identify faces in images and videos.")
+    parser = _Parser(prog="faceanon", description="De-identify faces in images and videos.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("anonymize", help="anonymize faces in images, folders and videos")
@@ -46,14 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--method", default="blur", help="anonymization method (default blur); see `faceanon methods`")
     a.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, repeatable")
     a.add_argument("--region", default="ellipse", choices=REGION_SHAPES, help="shape of the replaced region (default ellipse)")
-    a.add_argument("--mask-scale", type=float, default=1.3, help="grow the region by this factor about the face (default 1.3)")
-    a.add_argument("--seed", type=int, default=0, help="seed of random methods; same seed, same result")
-    a.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of outputs (default 95)")
+    a.add_argument("--mask-scale", type=ranged(float, 0.5, 4), default=1.3, help="grow the region by this factor about the face (default 1.3)")
+    a.add_argument("--seed", type=ranged(int, 0, 2**32 - 1), default=0, help="seed of random methods; same seed, same result")
+    a.add_argument("--quality", type=ranged(int, 1, 100), default=95, help="JPEG/WebP quality of outputs (default 95)")
     a.add_argument("--keep-audio", action="store_true", help="copy the audio stream of videos")
     a.add_argument("--keep-metadata", action="store_true", help="keep EXIF (incl. GPS) in outputs; stripped by default")
     a.add_argument("--allow-unprocessed", action="store_true",
                    help="write files/frames whose detection failed unchanged (default: fail closed, never write them)")
-    a.add_argument("--json", metavar="OUT.json", help="also write the detected boxes")
+    a.add_argument("--json", metavar="OUT.json", help="also write each face's box, score and what it got")
+    a.add_argument("--redo", action="store_true",
+                   help="process every file again (default: a rerun into the same folder skips files its manifest "
+                        "says are done with the same settings)")
     a.add_argument("--password", help="password of the reversible method fit (same as --param password=...)")
     _add_detection_args(a)
 
@@ -63,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--password", required=True, help="the password used to anonymize")
     r.add_argument("--method", default="fit", help="the reversible method used (default fit)")
     r.add_argument("--param", action="append", metavar="KEY=VALUE", help="the method's parameters, as when anonymizing")
-    r.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of outputs (default 95)")
+    r.add_argument("--quality", type=ranged(int, 1, 100), default=95, help="JPEG/WebP quality of outputs (default 95)")
     r.add_argument("--keep-audio", action="store_true", help="copy the audio stream of videos")
     _add_detection_args(r)
 
@@ -84,12 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--method", default="blur")
     ev.add_argument("--param", action="append", metavar="KEY=VALUE")
     ev.add_argument("--detector", default=DEFAULT_DETECTOR)
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--limit", type=int, help="use this many same-identity pairs, spread over the folds")
+    ev.add_argument("--seed", type=ranged(int, 0, 2**32 - 1), default=0)
+    ev.add_argument("--limit", type=ranged(int, 1), help="use this many same-identity pairs, spread over the folds")
     ev.add_argument("--images", help="image folder <identity>/<file>.jpg (default: the shared dataset)")
     ev.add_argument("--pairs", help="pairs file (LFW pairs.txt format or 'a b 1|0' lines)")
     ev.add_argument("--report", default="report", help="output folder (default report/)")
-    ev.add_argument("--curve-pairs", type=int, default=60, help="pairs per point of the controllability curve (0 = off)")
+    ev.add_argument("--curve-pairs", type=ranged(int, 0, 100000), default=60, help="pairs per point of the controllability curve (0 = off)")
     ev.add_argument("--readme", default="README.md", help="README whose results table `all` refreshes ('' = none)")
     ev.add_argument("--methods", help="with `all`: comma-separated subset of methods")
     ev.add_argument("--after", choices=["jpeg75", "downscale0.5"],
@@ -100,14 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("network", choices=["ciagan", "fit", "cfa"])
     t.add_argument("--data", action="append", help="folder of <identity>/<image> files, repeatable (needed to start a run)")
     t.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl, samples_*.png")
-    t.add_argument("--steps", type=int, default=20000, help="train until this many steps in total")
-    t.add_argument("--every", type=int, default=200, help="checkpoint and sample grid every N steps")
-    t.add_argument("--size", type=int, help="image size (default 64; the papers use 128)")
-    t.add_argument("--width", type=float, help="channel multiplier (1 = the paper's network)")
-    t.add_argument("--batch", type=int, help="batch size")
+    t.add_argument("--steps", type=ranged(int, 1, 10**8), default=20000, help="train until this many steps in total")
+    t.add_argument("--every", type=ranged(int, 1, 10**8), default=200, help="checkpoint and sample grid every N steps")
+    t.add_argument("--size", type=int, choices=[32, 64, 128, 256], help="image size (default 64; the papers use 128)")
+    t.add_argument("--width", type=ranged(float, 0, 4, low_open=True), help="channel multiplier (1 = the paper's network)")
+    t.add_argument("--batch", type=ranged(int, 1, 4096), help="batch size")
     t.add_argument("--device", default="cpu", help="cpu or cuda")
-    t.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = its default)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=ranged(int, 0, 1024), default=0, help="CPU threads for torch (0 = its default)")
+    t.add_argument("--seed", type=ranged(int, 0, 2**32 - 1), default=0)
     t.add_argument("--export", metavar="FILE", help="do not train: write the run's small inference checkpoint to FILE")
     t.add_argument("-q", "--quiet", action="store_true")
 
@@ -139,8 +176,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import run as ev
 
     progress = not args.quiet and sys.stderr.isatty()
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit must be at least 1")
     if args.protocol == "wider":
         from .evaluate.coverage import evaluate_wider
 
@@ -172,8 +207,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum, frame):
+    # SIGTERM (a scheduler stopping the job) unwinds like Ctrl-C: temporaries are removed and
+    # the manifest keeps what was finished.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _run(args)
     except FaceanonError as e:
@@ -240,10 +283,21 @@ def _run(args: argparse.Namespace) -> int:
         options.quality, options.keep_audio = args.quality, args.keep_audio
         options.keep_metadata, options.allow_unprocessed = args.keep_metadata, args.allow_unprocessed
         jobs = plan_jobs(args.inputs, args.output, args.files_from)
-        report = anonymize_jobs(pipeline, jobs, options)
+        manifest = None
+        out_dir = Path(args.output).resolve()
+        into_an_input = any(Path(i).resolve() == out_dir for i in args.inputs)  # refused below; write nothing there
+        if not (len(jobs) == 1 and jobs[0].dst == Path(args.output)) and not into_an_input:  # a folder run: resumable
+            settings = {k: v for k, v in vars(args).items()
+                        if k not in ("inputs", "output", "files_from", "json", "quiet", "redo", "password", "command")}
+            settings["param"] = sorted(p for p in (args.param or []) if not p.startswith("password="))
+            settings["version"] = __version__
+            manifest = Manifest(Path(args.output), settings, redo=args.redo)
+        report = anonymize_jobs(pipeline, jobs, options, manifest=manifest)
         if args.json:
             _write_json(args.json, report.detections)
     total = len(jobs)
-    print(f"faceanon: {report.done}/{total} file(s) done, {report.faces} face(s), {len(report.errors)} error(s)",
-          file=sys.stderr)
+    earlier = f" ({report.skipped} done by an earlier run, skipped)" if report.skipped else ""
+    fallbacks = f", {report.fallbacks} got the fallback filter" if report.fallbacks else ""
+    print(f"faceanon: {report.done}/{total} file(s) done{earlier}, {report.faces} face(s){fallbacks}, "
+          f"{len(report.errors)} error(s)", file=sys.stderr)
     return 0 if report.ok and total else 1

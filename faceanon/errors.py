@@ -20,3 +20,8 @@ class InputError(FaceanonError):
 
 class ProcessingError(FaceanonError):
     """A stage failed on an input (e.g. detection crashed); fail closed: nothing is written."""
+
+
+class CannotAnonymize(Exception):
+    """Raised by a method that cannot run on one face (e.g. no landmarks); the pipeline then
+    applies its fallback filter to that face and reports the reason. Not a user-facing error."""

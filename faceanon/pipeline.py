@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .align import Landmarker
-from .anonymize import REGION_SHAPES, create_anonymizer, region_mask
+from .anonymize import REGION_SHAPES, Anonymizer, create_anonymizer, region_mask
 from .anonymize.region import region_bounds
 from .compose import blend, feathered_alpha
-from .detect import DEFAULT_DETECTOR, create_detector
-from .errors import UsageError
+from .detect import DEFAULT_DETECTOR, DETECTORS, create_detector
+from .errors import CannotAnonymize, UsageError
+from .registry import check_range
 from .types import Face
 
 
@@ -29,6 +30,9 @@ class PipelineConfig:
     mask_scale: float = 1.3
     feather: float = 0.08  # feather width as a fraction of the face's larger side
     seed: int = 0
+    # Fail closed: a face the method cannot anonymize (or leaves unchanged) gets this filter.
+    fallback: str = "blur"
+    fallback_params: dict = field(default_factory=lambda: {"ratio": 0.5})
 
 
 class Pipeline:
@@ -36,10 +40,14 @@ class Pipeline:
         config = config or PipelineConfig(**kwargs)
         if config.region not in REGION_SHAPES:
             raise UsageError(f"unknown region shape {config.region!r}; choose from: {', '.join(REGION_SHAPES)}")
-        if not config.mask_scale > 0:
-            raise UsageError("--mask-scale must be positive")
+        check_range("--mask-scale", config.mask_scale, 0.5, 4)
         self.config = config
         self.anonymizer = create_anonymizer(config.method, **config.params)
+        self.fallback = create_anonymizer(config.fallback, **config.fallback_params)
+        if self.fallback.needs_landmarks5 or self.fallback.needs_landmarks68:
+            raise UsageError(f"fallback {config.fallback!r} needs landmarks; the fallback must run on a box alone")
+        # Detector parameters are checked now; the detector itself loads on first use.
+        DETECTORS.parse_params(config.detector, config.detector_params)
         self._detector = None
         self._landmarker = None
 
@@ -55,15 +63,22 @@ class Pipeline:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         faces = self.detector(image)
-        if self.needs_landmarks68:
-            self.add_landmarks(image, faces)
+        self.add_landmarks(image, faces)
         return faces
 
     def add_landmarks(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
-        if self._landmarker is None:
-            self._landmarker = Landmarker(68)
-        todo = [f for f in faces if f.landmarks68 is None]
-        self._landmarker(image, todo)
+        """Give every face the landmarks the method needs: box-only detectors (dlib HOG/MMOD)
+        get them from dlib's 68-point model, which also fills the 5 points."""
+        if self.needs_landmarks68:
+            todo = [f for f in faces if f.landmarks68 is None]
+        elif self.anonymizer.needs_landmarks5:
+            todo = [f for f in faces if f.landmarks5 is None]
+        else:
+            return faces
+        if todo:
+            if self._landmarker is None:
+                self._landmarker = Landmarker(68)
+            self._landmarker(image, todo)
         return faces
 
     def anonymize(self, image: np.ndarray, faces: list[Face] | None = None, seed: int | None = None) -> tuple[np.ndarray, list[Face]]:
@@ -72,7 +87,7 @@ class Pipeline:
         image = as_rgb(image)
         if faces is None:
             faces = self.detect(image)
-        elif self.needs_landmarks68:
+        else:
             self.add_landmarks(image, faces)
         seed = self.config.seed if seed is None else seed
         self.anonymizer.seed = seed
@@ -85,6 +100,9 @@ class Pipeline:
         return out, faces
 
     def _anonymize_face_inplace(self, image: np.ndarray, face: Face, rng: np.random.Generator) -> None:
+        """Anonymize one face in place. Fails closed: when the method cannot run on the face,
+        raises, or leaves the face box (nearly) unchanged, the fallback filter is applied instead
+        and ``face.extra`` says so (``method``, and ``fallback``: the reason)."""
         h, w = image.shape[:2]
         cfg = self.config
         side = max(face.width, face.height, 1.0)
@@ -98,12 +116,47 @@ class Pipeline:
             return
         crop = image[y0:y1, x0:x1].copy()
         local = face.shifted(x0, y0)
-        result = self.anonymizer.apply(crop, local, rng)
+        reason = None
+        try:
+            out = self._apply(self.anonymizer, crop, local, rng, feather)
+            if unchanged(crop, out, local.box):
+                reason = "the method left the face unchanged"
+        except CannotAnonymize as e:
+            reason = str(e)
+        except Exception as e:  # noqa: BLE001 - one face's failure must not leave it visible
+            reason = f"{self.anonymizer.name} failed ({type(e).__name__}: {e})"
+        if reason is None:
+            face.extra["method"] = self.anonymizer.name
+        else:
+            out = self._apply(self.fallback, crop, local, rng, feather)
+            face.extra["method"], face.extra["fallback"] = self.fallback.name, reason
+        image[y0:y1, x0:x1] = out
+
+    def _apply(self, anonymizer: Anonymizer, crop: np.ndarray, face: Face, rng: np.random.Generator,
+               feather: float) -> np.ndarray:
+        cfg = self.config
+        result = anonymizer.apply(crop, face, rng)
         if isinstance(result, tuple):
             pixels, mask = result
         else:
-            pixels, mask = result, region_mask(local, crop.shape[:2], cfg.region, cfg.mask_scale)
-        image[y0:y1, x0:x1] = blend(crop, pixels, feathered_alpha(mask, feather))
+            pixels, mask = result, region_mask(face, crop.shape[:2], cfg.region, cfg.mask_scale)
+        return blend(crop, pixels, feathered_alpha(mask, feather))
+
+
+# A face box whose pixels moved by less than this on average (0-255 levels, largest channel
+# change) counts as untouched: rounding noise, not anonymization.
+MIN_MEAN_CHANGE = 1.0
+
+
+def unchanged(before: np.ndarray, after: np.ndarray, box: np.ndarray) -> bool:
+    """True when the pixels inside ``box`` (crop coordinates) barely differ."""
+    h, w = before.shape[:2]
+    x1, y1 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x2, y2 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    if x2 <= x1 or y2 <= y1:
+        return False  # nothing of the face lies in the image
+    diff = np.abs(before[y1:y2, x1:x2].astype(np.int16) - after[y1:y2, x1:x2].astype(np.int16)).max(axis=2)
+    return float(diff.mean()) < MIN_MEAN_CHANGE
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:

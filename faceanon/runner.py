@@ -6,6 +6,7 @@ said ``allow_unprocessed``."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -16,6 +17,7 @@ from .errors import FaceanonError, InputError, ProcessingError
 from .io import Job, read_image, write_image
 from .io import video as video_io
 from .io.images import DEFAULT_MAX_PIXELS
+from .io.manifest import Manifest, remove_stale_parts
 from .pipeline import Pipeline
 from .types import Face
 
@@ -33,7 +35,9 @@ class RunOptions:
 @dataclass
 class RunReport:
     done: int = 0
+    skipped: int = 0  # of ``done``: finished by an earlier run (manifest), not redone
     faces: int = 0
+    fallbacks: int = 0  # faces that got the fallback filter instead of the method
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     detections: dict = field(default_factory=dict)
@@ -75,32 +79,65 @@ def _files(jobs: list[Job], options: RunOptions, desc: str):
     return tqdm(jobs, desc=desc, unit="file", file=sys.stderr, leave=False)
 
 
-def _run_jobs(jobs: list[Job], options: RunOptions, desc: str, image: Callable[[Job, RunReport], None],
-              video: Callable[[Job, RunReport], None], on_error: Callable[[str], None]) -> RunReport:
+# What a processed file gives back for the manifest: faces, and how many got each method.
+FileResult = tuple[int, Counter]
+
+
+def _run_jobs(jobs: list[Job], options: RunOptions, desc: str, image: Callable[[Job, RunReport], FileResult],
+              video: Callable[[Job, RunReport], FileResult], on_error: Callable[[str], None],
+              manifest: Manifest | None = None) -> RunReport:
     """Each job through ``image`` or ``video``; a failing file becomes one error line and the
-    batch goes on; warnings are said at the end."""
+    batch goes on; warnings are said at the end. With a ``manifest``, files an earlier run
+    finished under the same settings are skipped and each finished file is recorded."""
     report = RunReport()
-    for job in _files(jobs, options, desc):
-        try:
-            if job.error:
-                raise InputError(job.src, job.error)
-            (video if job.is_video else image)(job, report)
-            report.done += 1
-        except FaceanonError as e:
-            report.errors.append(str(e))
-            on_error(f"error: {e}")
+    if manifest is not None:
+        remove_stale_parts({j.dst.parent for j in jobs if j.dst is not None})
+    try:
+        for job in _files(jobs, options, desc):
+            if manifest is not None and manifest.is_done(job.rel, job.src, job.dst):
+                report.done += 1
+                report.skipped += 1
+                continue
+            try:
+                if job.error:
+                    raise InputError(job.src, job.error)
+                faces, methods = (video if job.is_video else image)(job, report)
+                report.done += 1
+                if manifest is not None:
+                    manifest.record(job.rel, job.src, job.dst, "done", faces, dict(methods))
+            except FaceanonError as e:
+                report.errors.append(str(e))
+                on_error(f"error: {e}")
+                if manifest is not None:
+                    manifest.record(job.rel, job.src, job.dst, "error", error=str(e))
+    finally:
+        if manifest is not None:
+            manifest.close()
     for w in report.warnings:
         on_error(f"warning: {w}")
     return report
 
 
+def _note_methods(report: RunReport, where: str, faces: list[Face], methods: Counter) -> None:
+    """Count what each face got; a face that got the fallback is said once per file."""
+    reasons = Counter()
+    for f in faces:
+        methods[f.extra.get("method", "?")] += 1
+        if "fallback" in f.extra:
+            reasons[f.extra["fallback"]] += 1
+    if reasons:
+        report.fallbacks += sum(reasons.values())
+        why = "; ".join(f"{n} x {r}" for r, n in reasons.most_common())
+        report.warnings.append(f"{where}: {sum(reasons.values())} face(s) got the fallback filter ({why})")
+
+
 def anonymize_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
-                   on_error: Callable[[str], None] = _say) -> RunReport:
+                   on_error: Callable[[str], None] = _say, manifest: Manifest | None = None) -> RunReport:
     return _run_jobs(jobs, options, "anonymize", lambda job, report: _anonymize_image(pipeline, job, options, report),
-                     lambda job, report: _anonymize_video(pipeline, job, options, report), on_error)
+                     lambda job, report: _anonymize_video(pipeline, job, options, report), on_error, manifest)
 
 
-def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> None:
+def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> FileResult:
     picture = read_image(job.src, options.max_pixels)
     try:
         faces = _detect_or_fail(pipeline, picture.rgb, str(job.src))
@@ -109,7 +146,7 @@ def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: 
             raise
         report.warnings.append(f"{job.src}: detection failed; written unchanged (--allow-unprocessed)")
         write_image(job.dst, picture, quality=options.quality, keep_metadata=options.keep_metadata)
-        return
+        return 0, Counter()
     try:
         out, faces = pipeline.anonymize(picture.rgb, faces)
         trailer = pipeline.anonymizer.recovery_payload(picture.rgb, out)
@@ -118,23 +155,28 @@ def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: 
     except Exception as e:
         raise ProcessingError(f"{job.src}: anonymization failed ({type(e).__name__}: {e}); nothing written") from None
     report.faces += len(faces)
-    report.detections[job.rel] = [f.to_list() for f in faces]
+    report.detections[job.rel] = [f.to_dict() for f in faces]
+    methods: Counter = Counter()
+    _note_methods(report, str(job.src), faces, methods)
     write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata, trailer=trailer)
+    return len(faces), methods
 
 
-def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> None:
+def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> FileResult:
     info = video_io.probe(job.src)
     if getattr(pipeline.anonymizer, "payload", False) and not getattr(pipeline.anonymizer, "inverse", False):
         report.warnings.append(f"{job.src}: videos carry no recovery payload; deanonymizing it uses the image-only inverse")
     tracker = IoUTracker()
     failed: list[int] = []
     bar = _progress_bar(info.frames, job.rel, options.progress)
+    seen: list[Face] = []  # every anonymized face instance (their extra says what they got)
 
     def process(frame: np.ndarray, index: int) -> np.ndarray:
         try:
             faces = tracker.update(_detect_or_fail(pipeline, frame, f"{job.src} frame {index}"))
             out, faces = pipeline.anonymize(frame, faces)
-            report.faces += len(faces)
+            seen.extend(Face(f.box, f.score, extra={k: f.extra[k] for k in Face.REPORTED if k in f.extra})
+                        for f in faces)
             return out
         except Exception:
             failed.append(index)
@@ -154,6 +196,10 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
         fate = "left unchanged (--allow-unprocessed)" if options.allow_unprocessed else "blacked out"
         raise ProcessingError(f"{job.src}: {len(failed)} frame(s) could not be processed and were {fate} "
                               f"(first: frame {failed[0]})")
+    report.faces += len(seen)
+    methods: Counter = Counter()
+    _note_methods(report, str(job.src), seen, methods)
+    return len(seen), methods
 
 
 def deanonymize_jobs(pipeline: Pipeline, password: str, jobs: list[Job], options: RunOptions,
@@ -161,22 +207,29 @@ def deanonymize_jobs(pipeline: Pipeline, password: str, jobs: list[Job], options
     """Undo a reversible method: images whose encrypted payload opens with ``password`` get
     their original regions back exactly; other images and videos go through the pipeline's
     inverse (``pipeline.anonymizer.inverse`` is set by the caller)."""
-    from .io.payload import open_sealed, paste, read_trailer
+    from .io.payload import PayloadError, open_sealed, paste, read_trailer
 
-    def restore_image(job: Job, report: RunReport) -> None:
+    def restore_image(job: Job, report: RunReport) -> FileResult:
         picture = read_image(job.src, options.max_pixels)
-        sealed = read_trailer(job.src)
-        regions = open_sealed(sealed, password) if sealed else None
-        if regions is not None:
-            out = paste(picture.rgb, regions)
-        else:
+        try:
+            sealed = read_trailer(job.src)
+            recovery = open_sealed(sealed, password) if sealed else None
+            out = paste(picture.rgb, recovery) if recovery is not None else None
+        except PayloadError as e:
+            # never paste from bad bytes, nor guess: the user learns the file is damaged
+            raise InputError(job.src, f"{e}; nothing written") from None
+        regions = recovery.regions if recovery is not None else None
+        if regions is None:
             # a missing payload is news only from a method that writes them (fit, not fit-net)
             if sealed or pipeline.anonymizer.writes_payload:
-                why = "the password does not open its payload" if sealed else "it carries no payload"
-                report.warnings.append(f"{job.src}: {why}; image-only inverse (approximate)")
+                why = ("the password does not open its recovery payload; the image-only inverse under this password "
+                       "gives another face, not the original" if sealed
+                       else "it carries no payload; image-only inverse (approximate)")
+                report.warnings.append(f"{job.src}: {why}")
             out, faces = pipeline.anonymize(picture.rgb, _detect_or_fail(pipeline, picture.rgb, str(job.src)))
             report.faces += len(faces)
         write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata)
+        return (len(regions), Counter(restored=len(regions))) if regions is not None else (len(faces), Counter())
 
     return _run_jobs(jobs, options, "deanonymize", restore_image,
                      lambda job, report: _anonymize_video(pipeline, job, options, report), on_error)
@@ -190,11 +243,11 @@ def detect_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
             if job.is_video:
                 for index, frame in enumerate(video_io.read_frames(job.src)):
                     faces = _detect_or_fail(pipeline, frame, f"{job.src} frame {index}")
-                    report.detections[f"{job.rel}#frame={index}"] = [f.to_list() for f in faces]
+                    report.detections[f"{job.rel}#frame={index}"] = [f.to_dict() for f in faces]
             else:
                 picture = read_image(job.src, options.max_pixels)
                 faces = _detect_or_fail(pipeline, picture.rgb, str(job.src))
-                report.detections[job.rel] = [f.to_list() for f in faces]
+                report.detections[job.rel] = [f.to_dict() for f in faces]
                 report.faces += len(faces)
             report.done += 1
         except FaceanonError as e:

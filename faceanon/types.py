@@ -74,3 +74,13 @@ class Face:
     def to_list(self) -> list[float]:
         """``[x1, y1, x2, y2, score]`` rounded for JSON output."""
         return [round(float(v), 2) for v in self.box] + [round(self.score, 4)]
+
+    # Keys of ``extra`` that reports carry: what the face got, and why if it was the fallback.
+    REPORTED = ("method", "fallback")
+
+    def to_dict(self) -> dict:
+        """``{"box": [x1, y1, x2, y2], "score": s}`` plus ``method`` (what was applied) and
+        ``fallback`` (why the fallback filter was used) once the face was anonymized."""
+        out: dict = {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4)}
+        out.update({k: self.extra[k] for k in self.REPORTED if k in self.extra})
+        return out

@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..align import ARCFACE_TEMPLATE_112, similarity_transform
+from ..errors import CannotAnonymize
 from ..registry import Param
 from ..types import Face
 from .base import ANONYMIZERS, Anonymizer
@@ -49,7 +50,7 @@ class _PixelAttack(Anonymizer):
         import torch
 
         if face.landmarks5 is None:
-            return crop, np.zeros(crop.shape[:2], np.float32)
+            raise CannotAnonymize("no landmarks")
         net = _sface()
         sample = _aligned_sampler(face, crop.shape[:2])
         x0 = torch.from_numpy(crop.astype(np.float32)).permute(2, 0, 1)[None]
@@ -75,9 +76,9 @@ class _PixelAttack(Anonymizer):
 @ANONYMIZERS.register("fgsm")
 class FGSM(_PixelAttack):
     summary = "one signed-gradient step against SFace inside the face (Goodfellow et al.); judge with dlib"
-    needs_landmarks68 = False
+    needs_landmarks5 = True
     strength = ("epsilon", [0.01, 0.02, 0.03, 0.05, 0.1])
-    params = {"epsilon": Param(float, 0.03, "perturbation size in 0-1 intensity units (0.03 = 7.7 / 255)")}
+    params = {"epsilon": Param(float, 0.03, "perturbation size in 0-1 intensity units (0.03 = 7.7 / 255)", low=0.004, high=1)}
 
     def __init__(self, epsilon: float = 0.03) -> None:
         self.epsilon = epsilon
@@ -89,12 +90,12 @@ class FGSM(_PixelAttack):
 @ANONYMIZERS.register("pgd")
 class PGD(_PixelAttack):
     summary = "projected gradient descent against SFace inside the face (Madry et al.); judge with dlib"
-    needs_landmarks68 = False
+    needs_landmarks5 = True
     strength = ("epsilon", [0.01, 0.02, 0.03, 0.05, 0.1])
     params = {
-        "epsilon": Param(float, 0.03, "L-infinity bound in 0-1 intensity units"),
-        "steps": Param(int, 10, "iterations"),
-        "step": Param(float, 0.0, "step size in 0-1 units; 0 = 2.5 * epsilon / steps"),
+        "epsilon": Param(float, 0.03, "L-infinity bound in 0-1 intensity units", low=0.004, high=1),
+        "steps": Param(int, 10, "iterations", low=1, high=1000),
+        "step": Param(float, 0.0, "step size in 0-1 units; 0 = 2.5 * epsilon / steps", low=0, high=1),
     }
 
     def __init__(self, epsilon: float = 0.03, steps: int = 10, step: float = 0.0) -> None:
@@ -118,8 +119,8 @@ class StructuredAdversarial(Anonymizer):
     needs_landmarks68 = True
     strength = ("delta", [0.1, 0.25, 0.5, 1.0, 1.15, 1.5, 2.0])
     params = {
-        "delta": Param(float, 1.15, "largest change of each texture component, in its standard deviations"),
-        "steps": Param(int, 10, "signed-gradient steps"),
+        "delta": Param(float, 1.15, "largest change of each texture component, in its standard deviations", low=0.05, high=10),
+        "steps": Param(int, 10, "signed-gradient steps", low=1, high=1000),
     }
 
     def __init__(self, delta: float = 1.15, steps: int = 10) -> None:
@@ -135,7 +136,7 @@ class StructuredAdversarial(Anonymizer):
         from ..models.facespace.torch_render import gaussian_blur
 
         if face.landmarks5 is None or face.landmarks68 is None:
-            return crop, np.zeros(crop.shape[:2], np.float32)
+            raise CannotAnonymize("no landmarks")
         fs = face_space()
         enc = fs.encode(crop, face.landmarks68)
         h, w = crop.shape[:2]

@@ -22,6 +22,9 @@ class Anonymizer:
     params: dict[str, Param] = {}
     # Set by methods that need dlib's 68 landmarks on every face (the pipeline adds them).
     needs_landmarks68 = False
+    # Set by methods that need the 5 points (eyes, nose, mouth corners); box-only detectors'
+    # faces get them from the 68-point landmarker.
+    needs_landmarks5 = False
     summary = ""
     # (parameter, values from weak to strong) swept by the controllability curve; None = no knob.
     strength: tuple[str, list] | None = None
@@ -33,6 +36,8 @@ class Anonymizer:
     writes_payload = False
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The anonymized crop (or ``(pixels, mask)``). A method that cannot run on this face
+        raises :class:`~faceanon.errors.CannotAnonymize`: the pipeline applies its fallback."""
         raise NotImplementedError
 
     def recovery_payload(self, original: np.ndarray, anonymized: np.ndarray) -> bytes | None:

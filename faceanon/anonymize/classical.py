@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..errors import UsageError
 from ..registry import Param
 from ..types import Face
 from .base import ANONYMIZERS, Anonymizer
@@ -23,8 +24,8 @@ class GaussianBlur(Anonymizer):
     summary = "Gaussian blur of the face region"
     strength = ("k", [5, 11, 21, 31, 51, 71])
     params = {
-        "k": Param(int, 0, "fixed kernel size in pixels (odd); 0 = set by face size"),
-        "ratio": Param(float, 0.5, "kernel size as a fraction of the face's larger side, when k = 0"),
+        "k": Param(int, 0, "fixed kernel size in pixels (odd); 0 = set by face size", low=0, high=1001),
+        "ratio": Param(float, 0.5, "kernel size as a fraction of the face's larger side, when k = 0", low=0.05, high=4),
     }
 
     def __init__(self, k: int = 0, ratio: float = 0.5) -> None:
@@ -40,11 +41,13 @@ class Pixelate(Anonymizer):
     summary = "mosaic of square blocks over the face"
     strength = ("block", [2, 4, 6, 8, 12, 16])
     params = {
-        "block": Param(int, 0, "block size in pixels; 0 = face size / blocks"),
-        "blocks": Param(int, 10, "blocks across the face's larger side, when block = 0"),
+        "block": Param(int, 0, "block size in pixels; 0 = face size / blocks (1 would change nothing)", low=0, high=1000),
+        "blocks": Param(int, 10, "blocks across the face's larger side, when block = 0", low=1, high=256),
     }
 
     def __init__(self, block: int = 0, blocks: int = 10) -> None:
+        if block == 1:
+            raise UsageError("parameter block: must be 0 (set by face size) or 2..1000 (got 1)")
         self.block, self.blocks = block, blocks
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray:
@@ -65,13 +68,9 @@ class Pixelate(Anonymizer):
 @ANONYMIZERS.register("mask")
 class SolidMask(Anonymizer):
     summary = "face covered by a solid colour"
-    params = {"color": Param(tuple, (0, 0, 0), "R,G,B colour of the mask")}
+    params = {"color": Param(tuple, (0, 0, 0), "R,G,B colour of the mask", low=0, high=255, min_length=3)}
 
     def __init__(self, color: tuple = (0, 0, 0)) -> None:
-        if len(color) != 3 or not all(0 <= c <= 255 for c in color):
-            from ..errors import UsageError
-
-            raise UsageError(f"parameter color: expected R,G,B in 0-255, got {','.join(map(str, color))}")
         self.color = tuple(color)
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray:
@@ -82,7 +81,7 @@ class SolidMask(Anonymizer):
 class GaussianNoise(Anonymizer):
     summary = "additive Gaussian noise on the face"
     strength = ("sigma", [10, 30, 60, 90, 120])
-    params = {"sigma": Param(float, 60.0, "noise standard deviation, in 0-255 intensity units")}
+    params = {"sigma": Param(float, 60.0, "noise standard deviation, in 0-255 intensity units", low=1, high=255)}
 
     def __init__(self, sigma: float = 60.0) -> None:
         self.sigma = sigma
@@ -98,8 +97,8 @@ class GaussianNoise(Anonymizer):
 class EdgeMap(Anonymizer):
     summary = "face replaced by its Canny edge map (white lines on black)"
     params = {
-        "low": Param(float, 50.0, "Canny lower hysteresis threshold"),
-        "high": Param(float, 150.0, "Canny upper hysteresis threshold"),
+        "low": Param(float, 50.0, "Canny lower hysteresis threshold", low=0, high=1000),
+        "high": Param(float, 150.0, "Canny upper hysteresis threshold", low=0, high=1000),
     }
 
     def __init__(self, low: float = 50.0, high: float = 150.0) -> None:
@@ -117,8 +116,8 @@ class SuperPixel(Anonymizer):
     summary = "SLIC super-pixels filled with their mean colour"
     strength = ("segments", [200, 100, 50, 25, 12, 6])  # fewer segments = stronger
     params = {
-        "segments": Param(int, 16, "approximate number of SLIC segments over the face box"),
-        "compactness": Param(float, 20.0, "SLIC compactness (higher = squarer segments)"),
+        "segments": Param(int, 16, "approximate number of SLIC segments over the face box", low=1, high=10000),
+        "compactness": Param(float, 20.0, "SLIC compactness (higher = squarer segments)", low=0.01, high=1000),
     }
 
     def __init__(self, segments: int = 16, compactness: float = 20.0) -> None:

@@ -89,8 +89,8 @@ class CFA(IdentityReplacer):
     summary = "identity code turned by an angle on the hypersphere (CFA-Net), rendered on the real face"
     strength = ("angle", [0, 15, 30, 45, 60, 90, 120, 135, 150, 180])
     params = {
-        "angle": Param(float, 135.0, "angle in degrees between the old and new identity (0 = unchanged)"),
-        "radius": Param(float, 1.0, "new identity norm relative to max(own norm, typical norm)"),
+        "angle": Param(float, 135.0, "angle in degrees between the old and new identity (0 = unchanged)", low=0, high=180),
+        "radius": Param(float, 1.0, "new identity norm relative to max(own norm, typical norm)", low=0.1, high=4),
     }
 
     def __init__(self, angle: float = 135.0, radius: float = 1.0) -> None:
@@ -113,11 +113,9 @@ class CFA(IdentityReplacer):
 class KSame(IdentityReplacer):
     summary = "k-Same: the face becomes the average of the k people nearest to it (never one real person)"
     strength = ("k", [8, 16, 32, 64, 128])
-    params = {"k": Param(int, 16, "at least this many people are averaged into the new identity")}
+    params = {"k": Param(int, 16, "at least this many people are averaged into the new identity", low=1, high=100000)}
 
     def __init__(self, k: int = 16) -> None:
-        if k < 1:
-            raise UsageError("parameter k: must be at least 1")
         self.k = k
 
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
@@ -184,14 +182,12 @@ class Falco(IdentityReplacer):
     summary = "FALCO: identity code optimised from a fake nearest neighbour until its similarity is under margin m, attributes kept"
     strength = ("margin", [0.9, 0.6, 0.3, 0.0, -0.3, -0.6, -0.8])
     params = {
-        "margin": Param(float, -0.6, "the new identity's cosine similarity to the original must fall under this"),
-        "attributes": Param(float, 10.0, "weight of keeping gender and age (their directions in the identity space)"),
-        "steps": Param(int, 200, "optimisation steps"),
+        "margin": Param(float, -0.6, "the new identity's cosine similarity to the original must fall under this", low=-1, high=1, high_open=True),
+        "attributes": Param(float, 10.0, "weight of keeping gender and age (their directions in the identity space)", low=0, high=1000),
+        "steps": Param(int, 200, "optimisation steps", low=1, high=100000),
     }
 
     def __init__(self, margin: float = -0.6, attributes: float = 10.0, steps: int = 200) -> None:
-        if not -1 <= margin < 1:
-            raise UsageError("parameter margin: must be in [-1, 1)")
         self.margin, self.attributes, self.steps = margin, attributes, steps
 
     def optimise(self, z0: np.ndarray, start: np.ndarray) -> np.ndarray:

@@ -89,9 +89,13 @@ class _NetworkAnonymizer(Anonymizer):
 class CIAGANAnonymizer(_NetworkAnonymizer):
     summary = "CIAGAN network (trained here, small): landmarks + masked background + identity control vector"
     network = "ciagan"
-    params = {"identity": Param(int, -1, "index of the target identity (-1 = random per face, from --seed)")}
+    params = {"identity": Param(int, -1, "index of the target identity (-1 = random per face, from --seed)", low=-1)}
 
     def __init__(self, identity: int = -1) -> None:
+        if identity >= 0:
+            classes = load_network(self.network)[1]["classes"]
+            if identity >= classes:
+                raise UsageError(f"parameter identity: must be -1..{classes - 1} (got {identity})")
         self.identity = identity
 
     def transform(self, net, cfg, crop01, pts, rng):
@@ -101,8 +105,6 @@ class CIAGANAnonymizer(_NetworkAnonymizer):
 
         size, classes = cfg["size"], cfg["classes"]
         target = self.identity if self.identity >= 0 else int(rng.integers(classes))
-        if not 0 <= target < classes:
-            raise UsageError(f"parameter identity: must be in 0..{classes - 1}")
         image = torch.from_numpy(crop01).permute(2, 0, 1).contiguous()[None]
         lm = torch.from_numpy(landmark_image(pts, size))[None]
         mask = torch.from_numpy(face_mask(pts, size))[None].expand(-1, 3, -1, -1)
@@ -140,7 +142,7 @@ class CFANetAnonymizer(_NetworkAnonymizer):
     summary = "CFA-Net network (trained here, small): identity code at angle theta on the sphere"
     network = "cfa"
     strength = ("angle", [0, 30, 60, 90, 120, 150, 180])
-    params = {"angle": Param(float, 90.0, "angle in degrees between the face's identity code and the new one")}
+    params = {"angle": Param(float, 90.0, "angle in degrees between the face's identity code and the new one", low=0, high=180)}
 
     def __init__(self, angle: float = 90.0) -> None:
         self.angle = angle

@@ -57,7 +57,7 @@ class FIT(IdentityReplacer):
     strength = ("angle", [0, 30, 60, 90, 120, 150, 180])
     params = {
         "password": Param(str, "", "the password (also --password); required"),
-        "angle": Param(float, 120.0, "angle in degrees every identity code is turned by"),
+        "angle": Param(float, 120.0, "angle in degrees every identity code is turned by", low=0, high=180),
         "payload": Param(bool, True, "append the encrypted original regions to image outputs, for exact recovery"),
     }
 
@@ -78,4 +78,4 @@ class FIT(IdentityReplacer):
     def recovery_payload(self, original: np.ndarray, anonymized: np.ndarray) -> bytes | None:
         if not self.payload or self.inverse:
             return None
-        return seal(changed_regions(original, anonymized), self.password)
+        return seal(changed_regions(original, anonymized), self.password, original.shape[:2])

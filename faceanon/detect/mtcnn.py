@@ -60,8 +60,8 @@ def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
 @DETECTORS.register("mtcnn")
 class MTCNNDetector(Detector):
     params = {
-        "threshold": Param(float, 0.7, "minimum O-Net face probability"),
-        "min_face": Param(int, 14, "smallest face side searched by the pyramid, in pixels"),
+        "threshold": Param(float, 0.7, "minimum O-Net face probability", low=0, high=1),
+        "min_face": Param(int, 14, "smallest face side searched by the pyramid, in pixels", low=6, high=1000),
     }
 
     def __init__(self, threshold: float = 0.7, min_face: int = 14) -> None:

