@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench-wider clean
+.PHONY: demo test test-fast install bench-wider clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# the suite without the tests marked slow (end-to-end runs, training), for quick iterations
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 bench-wider: $(STAMP)
 	$(PY) bench/wider_coverage.py

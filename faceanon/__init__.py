@@ -63,5 +63,6 @@ def detectors() -> dict[str, dict]:
 def _describe(cls) -> dict:
     return {
         "summary": getattr(cls, "summary", "") or (cls.__doc__ or "").strip().split("\n")[0],
-        "params": {k: {"type": p.type.__name__, "default": p.default, "help": p.help} for k, p in cls.params.items()},
+        "params": {k: {"type": p.type.__name__, "default": p.default, "range": p.range_text, "help": p.help}
+                   for k, p in cls.params.items()},
     }

@@ -169,7 +169,8 @@ def _print_listing(entries: dict, as_json: bool) -> None:
     for name, info in entries.items():
         print(f"{name}: {info['summary']}")
         for key, p in info["params"].items():
-            print(f"    {key} ({p['type']}, default {p['default']!r}): {p['help']}")
+            bounds = f", {p['range']}" if p["range"] else ""
+            print(f"    {key} ({p['type']}{bounds}, default {p['default']!r}): {p['help']}")
 
 
 def _evaluate(args: argparse.Namespace) -> int:

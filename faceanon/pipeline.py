@@ -113,6 +113,7 @@ class Pipeline:
         x0, y0 = int(max(0, np.floor(bx1 - pad))), int(max(0, np.floor(by1 - pad)))
         x1, y1 = int(min(w, np.ceil(bx2 + pad))), int(min(h, np.ceil(by2 + pad)))
         if x1 - x0 < 2 or y1 - y0 < 2:
+            face.extra["method"] = "none"  # the region lies outside the image: nothing to hide
             return
         crop = image[y0:y1, x0:x1].copy()
         local = face.shifted(x0, y0)

@@ -164,6 +164,9 @@ def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: 
 
 def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> FileResult:
     info = video_io.probe(job.src)
+    if info.width * info.height > options.max_pixels:
+        raise InputError(job.src, f"video frames are {info.width}x{info.height}, over the limit of "
+                         f"{options.max_pixels / 1e6:.0f} MP (raise it with --max-pixels)")
     if getattr(pipeline.anonymizer, "payload", False) and not getattr(pipeline.anonymizer, "inverse", False):
         report.warnings.append(f"{job.src}: videos carry no recovery payload; deanonymizing it uses the image-only inverse")
     tracker = IoUTracker()

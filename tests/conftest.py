@@ -3,7 +3,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from PIL import Image
+
+# The same examples on every machine and run (no example database): a property test that passes
+# here passes anywhere; `HYPOTHESIS_PROFILE=explore` searches afresh.
+settings.register_profile("repeatable", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", max_examples=500, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACEANON_SHARED", REPO.parent / "shared")) / "data"

@@ -120,6 +120,7 @@ def mini(tmp_path_factory, lfw_dir):
     return root
 
 
+@pytest.mark.slow
 def test_evaluate_end_to_end(mini, capsys):
     report = mini / "report"
     code = main(["evaluate", "lfw", "--images", str(mini / "images"), "--pairs", str(mini / "pairs.txt"),
@@ -135,6 +136,7 @@ def test_evaluate_end_to_end(mini, capsys):
     assert (report / "lfw_privacy_utility.png").exists()
 
 
+@pytest.mark.slow
 def test_controllability_curve_of_blur(mini, capsys):
     report = mini / "report"
     code = main(["evaluate", "lfw", "--images", str(mini / "images"), "--pairs", str(mini / "pairs.txt"),
@@ -160,6 +162,7 @@ def test_degradations_keep_the_frame_and_lose_detail(lfw_face):
         degrade(lfw_face, "sepia")
 
 
+@pytest.mark.slow
 def test_robustness_run_is_named_apart_and_password_never_stored(mini, capsys):
     report = mini / "report_fit"
     code = main(["evaluate", "lfw", "--images", str(mini / "images"), "--pairs", str(mini / "pairs.txt"),

@@ -260,6 +260,37 @@ def test_odd_channel_counts_and_depths_are_read_as_rgb(tmp_path, celeba_face):
 
 
 @pytest.fixture(scope="module")
+def clip_bytes(tmp_path_factory, lfw_dir) -> bytes:
+    from faceanon.io.video import write_frames
+
+    frame = np.asarray(Image.open(lfw_dir / "Aaron_Sorkin" / "Aaron_Sorkin_0001.jpg").convert("RGB"))
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    write_frames(path, [frame, frame[::-1].copy(), frame], fps=5)
+    return path.read_bytes()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_malformed_videos_transcode_or_give_one_clear_error(clip_bytes, data, tmp_path_factory):
+    from faceanon.io.video import transcode
+
+    raw = bytearray(clip_bytes)
+    if data.draw(st.booleans()):
+        raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+    else:
+        for at in data.draw(st.lists(st.integers(0, len(raw) - 1), min_size=1, max_size=6)):
+            raw[at] ^= data.draw(st.integers(1, 255))
+    folder = tmp_path_factory.mktemp("v")
+    (folder / "in.mp4").write_bytes(bytes(raw))
+    try:
+        transcode(folder / "in.mp4", folder / "out.mp4", lambda frame, i: frame)
+    except InputError as e:
+        assert str(e).startswith(str(folder / "in.mp4")) and "\n" not in str(e)
+        assert not (folder / "out.mp4").exists()
+    assert not [p for p in folder.iterdir() if ".part" in p.name]
+
+
+@pytest.fixture(scope="module")
 def bad_folder(tmp_path_factory, encoded, lfw_dir):
     """Real files beside malformed ones (images and videos)."""
     from faceanon.io.video import write_frames
@@ -332,6 +363,7 @@ def _run_until(cmd: list[str], out: Path, done: int, sig: int) -> tuple[int, str
     return proc.returncode, err
 
 
+@pytest.mark.slow
 def test_an_interrupted_folder_run_leaves_no_partial_output_and_resumes(tmp_path, city):
     src = tmp_path / "in"
     src.mkdir()
