@@ -58,13 +58,14 @@ def main() -> int:
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--detector", default="yunet")
     ap.add_argument("--images", type=int, default=0, help="first N images only (0 = all)")
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first N images (e.g. those thresholds were read on)")
     ap.add_argument("--sheet", help="PNG sheet of the synthesized faces (24 px or more, and all on non-faces)")
     ap.add_argument("--out", help="results JSON (default bench/results/wider_render_<method>.json)")
     args = ap.parse_args()
     params = dict(p.split("=", 1) for p in args.param)
     pipe = Pipeline(PipelineConfig(method=args.method, params=params, detector=args.detector))
     annotations = load_annotations(SHARED)
-    names = sorted(annotations)[: args.images or None]
+    names = sorted(annotations)[args.skip :][: args.images or None]
     got: Counter = Counter()
     reasons: Counter = Counter()
     painted_on_non_faces, tiles_big, tiles_bad = [], [], []

@@ -501,3 +501,23 @@ def test_a_payload_on_a_resized_image_is_refused(fit_file, tmp_path, capsys):
     code = main(["deanonymize", str(small), "-o", str(tmp_path / "back.png"), "--password", "pw", "-q"])
     assert code == 1 and "resized or cropped" in capsys.readouterr().err
     assert not (tmp_path / "back.png").exists()
+
+
+# ---- identity engines paint new faces only where it is safe --------------------------------------
+
+@pytest.mark.parametrize("method", ["cfa", "fit"])
+def test_identity_engines_paint_no_face_on_a_non_face_and_say_why(method, photo, detections):
+    """The face's box and landmarks moved onto a patch of wall (no face there): the render gate
+    refuses it, the fallback blur covers the region, and the reason is reported; a face under
+    24 px is refused as too small. The real faces beside them are rendered."""
+    wall = photo.copy()
+    wall[:, 250:] = np.asarray(Image.fromarray(photo[:40, :40]).resize((250, 250)))  # no face on the right
+    faces = [faceanon.Face(f.box, f.score, f.landmarks5) for f in detections["yunet"]]
+    tiny = faceanon.Face(faces[0].box * 0.15 + 5, 0.9, faces[0].landmarks5 * 0.15 + 5)
+    pipe = Pipeline(PipelineConfig(method=method, params=REQUIRED.get(method, {})))
+    out, used = pipe.anonymize(wall, faces + [tiny])
+    by_side = {("left" if f.center[0] < 250 else "right") if f.height >= 24 else "tiny": f.extra for f in used}
+    assert by_side["left"] == {"method": method}
+    assert by_side["right"] == {"method": "blur", "fallback": "not confirmed as a face by a second look"}
+    assert by_side["tiny"] == {"method": "blur", "fallback": "too small to render (under 24 px)"}
+    assert all(mean_change(wall, out, f.box) >= 1.0 for f in used if f.height >= 24 and f.center[0] < 250)  # the rest is flat

@@ -1,0 +1,94 @@
+"""Render only where rendering is safe (issue 15, item 2): the check a face must pass before an
+identity engine paints a new face on it. A face that fails gets the pipeline's fallback filter
+(a strong blur), with the reason in its report: privacy is kept, and no synthesized face lands
+on a hand, an ear or the back of a head.
+
+The checks, cheapest first:
+
+* size: a face box under ``MIN_HEIGHT`` px is too small for a new face to read as one;
+* turn: the nose tip's place between the jaw ends (dlib's 68 points): beyond ``MAX_TURN`` the
+  far side of the face is hidden and the render smears across the profile;
+* landmark fit: the 5 points the detector gave against those of the 68-point fit (in
+  inter-ocular distances): on things that are not faces the two models disagree;
+* a second look: YuNet, run again on the face's own neighbourhood at a face size it sees well,
+  must find a face over the box (IoU >= 0.5) with score >= ``MIN_CONFIRM``. It is the strongest
+  of the four on the WIDER dev images (faces median 0.88, false alarms 0.42).
+
+Thresholds were read off the first 120 WIDER dev images (bench/wider_render.py) and checked on
+the rest; see docs/render_gate.md.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from ..align import landmarks5_from_68
+from ..types import Face
+
+MIN_HEIGHT = 24  # px
+MAX_TURN = 0.35  # nose-tip offset from the jaw's middle, as a fraction of the jaw's width
+MAX_LANDMARK_DISAGREEMENT = 1.0  # mean distance of the 5 points, in inter-ocular distances
+MIN_CONFIRM = 0.8  # YuNet score on the second look
+_LOOK_SIDE = 160  # px: the face is shown to YuNet at about this height
+
+
+@lru_cache(maxsize=1)
+def _second_detector():
+    from ..detect import create_detector
+
+    return create_detector("yunet", threshold=0.05)
+
+
+def second_look_score(crop: np.ndarray, face: Face) -> float:
+    """YuNet's best score for a face over ``face.box`` in ``crop``, the crop scaled so the face
+    is about ``_LOOK_SIDE`` px high (0 when it sees none there)."""
+    from ..detect.base import box_iou
+
+    scale = min(4.0, _LOOK_SIDE / max(face.height, 1.0))
+    h, w = crop.shape[:2]
+    view = cv2.resize(crop, (max(8, round(w * scale)), max(8, round(h * scale))),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    seen = _second_detector()(view)
+    if not seen:
+        return 0.0
+    iou = box_iou(face.box * scale, np.stack([f.box for f in seen]))[0]
+    scores = np.array([f.score for f in seen])
+    return float(scores[iou >= 0.5].max()) if (iou >= 0.5).any() else 0.0
+
+
+def turn(face: Face) -> float:
+    """How far the face is turned aside: 0 frontal, +-0.5 the nose at a jaw end (68 points)."""
+    p = face.landmarks68
+    width = float(p[16, 0] - p[0, 0])
+    if abs(width) < 1e-6:
+        return 1.0
+    return float((p[30, 0] - p[0, 0]) / width - 0.5)
+
+
+def landmark_disagreement(face: Face) -> float:
+    """Mean distance between the detector's 5 points and the 68-point fit's, in inter-ocular
+    distances. (The landmarker keeps a detector's 5 points; for box-only detectors they come
+    from the 68-point fit itself, and the two agree by construction.)"""
+    detector_points = face.landmarks5
+    if detector_points is None:
+        return 0.0
+    fit = landmarks5_from_68(face.landmarks68)
+    iod = max(float(np.linalg.norm(detector_points[1] - detector_points[0])), 1e-6)
+    return float(np.linalg.norm(fit - detector_points, axis=1).mean() / iod)
+
+
+def refusal(crop: np.ndarray, face: Face) -> str | None:
+    """Why a new face must not be painted on ``face`` (None: it may)."""
+    if face.height < MIN_HEIGHT:
+        return f"too small to render (under {MIN_HEIGHT} px)"
+    if face.landmarks68 is None:
+        return "no landmarks"
+    if abs(turn(face)) > MAX_TURN:
+        return "turned too far aside to render"
+    if landmark_disagreement(face) > MAX_LANDMARK_DISAGREEMENT:
+        return "landmarks do not fit a face"
+    if second_look_score(crop, face) < MIN_CONFIRM:
+        return "not confirmed as a face by a second look"
+    return None
