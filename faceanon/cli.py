@@ -18,8 +18,8 @@ from .io import plan_jobs
 from .io.atomic import atomic_path
 from .io.manifest import Manifest
 from .io.images import DEFAULT_MAX_PIXELS
-from .pipeline import Pipeline, PipelineConfig
-from .registry import check_range
+from .pipeline import MASK_SCALE_RANGE, Pipeline, PipelineConfig
+from .registry import range_violation
 from .runner import RunOptions, anonymize_jobs, deanonymize_jobs, detect_jobs
 
 
@@ -41,10 +41,9 @@ def ranged(kind: type, low: float | None = None, high: float | None = None, low_
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'} (got {text!r})") from None
-        try:
-            check_range("", value, low, high, low_open)
-        except UsageError as e:
-            raise argparse.ArgumentTypeError(str(e)[2:]) from None
+        problem = range_violation(value, low, high, low_open)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
         return value
 
     parse.__name__ = kind.__name__  # what argparse names in its own messages
@@ -80,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--method", default="blur", help="anonymization method (default blur); see `faceanon methods`")
     a.add_argument("--param", action="append", metavar="KEY=VALUE", help="method parameter, repeatable")
     a.add_argument("--region", default="ellipse", choices=REGION_SHAPES, help="shape of the replaced region (default ellipse)")
-    a.add_argument("--mask-scale", type=ranged(float, 0.5, 4), default=1.3, help="grow the region by this factor about the face (default 1.3)")
+    a.add_argument("--mask-scale", type=ranged(float, *MASK_SCALE_RANGE), default=1.3, help="grow the region by this factor about the face (default 1.3)")
     a.add_argument("--seed", type=ranged(int, 0, 2**32 - 1), default=0, help="seed of random methods; same seed, same result")
     a.add_argument("--quality", type=ranged(int, 1, 100), default=95, help="JPEG/WebP quality of outputs (default 95)")
     a.add_argument("--keep-audio", action="store_true", help="copy the audio stream of videos")

@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .align import Landmarker
-from .anonymize import REGION_SHAPES, Anonymizer, create_anonymizer, region_mask
+from .anonymize import REGION_SHAPES, Anonymizer, create_anonymizer, region_mask, render_gate
 from .anonymize.region import region_bounds
 from .compose import blend, feathered_alpha
 from .detect import DEFAULT_DETECTOR, DETECTORS, create_detector
 from .errors import CannotAnonymize, UsageError
 from .registry import check_range
 from .types import Face
+
+
+MASK_SCALE_RANGE = (0.5, 4.0)  # how much the replaced region may grow or shrink about the face box
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Pipeline:
         config = config or PipelineConfig(**kwargs)
         if config.region not in REGION_SHAPES:
             raise UsageError(f"unknown region shape {config.region!r}; choose from: {', '.join(REGION_SHAPES)}")
-        check_range("--mask-scale", config.mask_scale, 0.5, 4)
+        check_range("--mask-scale", config.mask_scale, *MASK_SCALE_RANGE)
         self.config = config
         self.anonymizer = create_anonymizer(config.method, **config.params)
         self.fallback = create_anonymizer(config.fallback, **config.fallback_params)
@@ -119,9 +122,12 @@ class Pipeline:
         local = face.shifted(x0, y0)
         reason = None
         try:
-            out = self._apply(self.anonymizer, crop, local, rng, feather)
-            if unchanged(crop, out, local.box):
-                reason = "the method left the face unchanged"
+            if self.anonymizer.paints_new_faces:
+                reason = render_gate.refusal(crop, local)  # no new face on a non-face, a profile, ...
+            if reason is None:
+                out = self._apply(self.anonymizer, crop, local, rng, feather)
+                if unchanged(crop, out, local.box):
+                    reason = "the method left the face unchanged"
         except CannotAnonymize as e:
             reason = str(e)
         except Exception as e:  # noqa: BLE001 - one face's failure must not leave it visible

@@ -24,15 +24,25 @@ def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(v)
 
 
-def check_range(name: str, value: float, low: float | None, high: float | None, low_open: bool = False,
-                high_open: bool = False) -> None:
-    """Raise a one-line :class:`UsageError` ``NAME: must be LOW..HIGH (got VALUE)`` when
-    ``value`` lies outside the range (NaN and infinities never lie inside)."""
+def range_violation(value: float, low: float | None, high: float | None, low_open: bool = False,
+                    high_open: bool = False) -> str | None:
+    """``must be LOW..HIGH (got VALUE)`` when ``value`` lies outside the range (NaN and
+    infinities never lie inside); None when it lies inside."""
     finite = math.isfinite(value)
     below = low is not None and (value <= low if low_open else value < low)
     above = high is not None and (value >= high if high_open else value > high)
-    if not finite or below or above:
-        raise UsageError(f"{name}: must be {format_range(low, high, low_open, high_open)} (got {_num(value) if finite else value})")
+    if finite and not below and not above:
+        return None
+    return f"must be {format_range(low, high, low_open, high_open)} (got {_num(value) if finite else value})"
+
+
+def check_range(name: str, value: float, low: float | None, high: float | None, low_open: bool = False,
+                high_open: bool = False) -> None:
+    """Raise a one-line :class:`UsageError` ``NAME: must be LOW..HIGH (got VALUE)`` when
+    ``value`` lies outside the range."""
+    problem = range_violation(value, low, high, low_open, high_open)
+    if problem:
+        raise UsageError(f"{name}: {problem}")
 
 
 @dataclass(frozen=True)

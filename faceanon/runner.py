@@ -118,17 +118,19 @@ def _run_jobs(jobs: list[Job], options: RunOptions, desc: str, image: Callable[[
     return report
 
 
-def _note_methods(report: RunReport, where: str, faces: list[Face], methods: Counter) -> None:
-    """Count what each face got; a face that got the fallback is said once per file."""
-    reasons = Counter()
-    for f in faces:
-        methods[f.extra.get("method", "?")] += 1
-        if "fallback" in f.extra:
-            reasons[f.extra["fallback"]] += 1
+def _note_methods(report: RunReport, where: str, extras: list[dict]) -> Counter:
+    """How many faces got each method (from each face's ``extra``); the faces that got the
+    fallback are said in one warning per file."""
+    methods, reasons = Counter(), Counter()
+    for extra in extras:
+        methods[extra.get("method", "?")] += 1
+        if "fallback" in extra:
+            reasons[extra["fallback"]] += 1
     if reasons:
         report.fallbacks += sum(reasons.values())
         why = "; ".join(f"{n} x {r}" for r, n in reasons.most_common())
         report.warnings.append(f"{where}: {sum(reasons.values())} face(s) got the fallback filter ({why})")
+    return methods
 
 
 def anonymize_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
@@ -156,8 +158,7 @@ def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: 
         raise ProcessingError(f"{job.src}: anonymization failed ({type(e).__name__}: {e}); nothing written") from None
     report.faces += len(faces)
     report.detections[job.rel] = [f.to_dict() for f in faces]
-    methods: Counter = Counter()
-    _note_methods(report, str(job.src), faces, methods)
+    methods = _note_methods(report, str(job.src), [f.extra for f in faces])
     write_image(job.dst, picture, out, quality=options.quality, keep_metadata=options.keep_metadata, trailer=trailer)
     return len(faces), methods
 
@@ -172,14 +173,14 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
     tracker = IoUTracker()
     failed: list[int] = []
     bar = _progress_bar(info.frames, job.rel, options.progress)
-    seen: list[Face] = []  # every anonymized face instance (their extra says what they got)
+    seen: list[dict] = []  # what every anonymized face instance got (its extra)
 
     def process(frame: np.ndarray, index: int) -> np.ndarray:
         try:
             faces = tracker.update(_detect_or_fail(pipeline, frame, f"{job.src} frame {index}"))
             out, faces = pipeline.anonymize(frame, faces)
-            seen.extend(Face(f.box, f.score, extra={k: f.extra[k] for k in Face.REPORTED if k in f.extra})
-                        for f in faces)
+            # copied: the tracker may hand the same Face on to the next frame
+            seen.extend({k: f.extra[k] for k in Face.REPORTED if k in f.extra} for f in faces)
             return out
         except Exception:
             failed.append(index)
@@ -200,9 +201,7 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
         raise ProcessingError(f"{job.src}: {len(failed)} frame(s) could not be processed and were {fate} "
                               f"(first: frame {failed[0]})")
     report.faces += len(seen)
-    methods: Counter = Counter()
-    _note_methods(report, str(job.src), seen, methods)
-    return len(seen), methods
+    return len(seen), _note_methods(report, str(job.src), seen)
 
 
 def deanonymize_jobs(pipeline: Pipeline, password: str, jobs: list[Job], options: RunOptions,

@@ -25,6 +25,9 @@ class Anonymizer:
     # Set by methods that need the 5 points (eyes, nose, mouth corners); box-only detectors'
     # faces get them from the 68-point landmarker.
     needs_landmarks5 = False
+    # Set by methods that paint a new face (identity engines, the papers' networks): the
+    # pipeline lets them only where anonymize/render_gate.py allows, the fallback elsewhere.
+    paints_new_faces = False
     summary = ""
     # (parameter, values from weak to strong) swept by the controllability curve; None = no knob.
     strength: tuple[str, list] | None = None

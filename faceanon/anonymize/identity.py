@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CannotAnonymize, UsageError
+from ..errors import UsageError
 from ..models.facespace.model import (Encoding, FaceSpace, attribute_probe, canonical_detail, composite_bank,
                                       face_space, render_identity)
 from ..registry import Param
 from ..types import Face
-from . import render_gate
 from .base import ANONYMIZERS, Anonymizer
 
 
@@ -57,14 +56,12 @@ class IdentityReplacer(Anonymizer):
     """Shared engine: encode -> :meth:`target` -> render the change onto the real pixels."""
 
     needs_landmarks68 = True
+    paints_new_faces = True
 
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         raise NotImplementedError
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
-        why = render_gate.refusal(crop, face)
-        if why is not None:
-            raise CannotAnonymize(why)  # the pipeline's fallback filter hides this face instead
         fs = face_space()
         enc = fs.encode(crop, face.landmarks68)
         t = self.target(fs, enc)

@@ -13,10 +13,9 @@ import cv2
 import numpy as np
 
 from ..align import landmarks5_from_68
-from ..errors import CannotAnonymize, FaceanonError, UsageError
+from ..errors import FaceanonError, UsageError
 from ..registry import Param
 from ..types import Face
-from . import render_gate
 from .base import ANONYMIZERS, Anonymizer
 
 NAMES = {"ciagan": "ciagan", "fit-net": "fit", "cfa-net": "cfa"}  # method -> checkpoint
@@ -61,6 +60,7 @@ def load_network(name: str):
 
 class _NetworkAnonymizer(Anonymizer):
     needs_landmarks68 = True
+    paints_new_faces = True
     network = ""
 
     def transform(self, net, cfg: dict, crop01: np.ndarray, pts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -70,10 +70,6 @@ class _NetworkAnonymizer(Anonymizer):
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
         from ..models.nets.ciagan import face_mask
         from ..models.nets.data import alignment
-
-        why = render_gate.refusal(crop, face)
-        if why is not None:
-            raise CannotAnonymize(why)  # the pipeline's fallback filter hides this face instead
 
         net, cfg = load_network(self.network)
         size = cfg["size"]

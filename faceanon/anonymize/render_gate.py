@@ -1,5 +1,6 @@
-"""Render only where rendering is safe (issue 15, item 2): the check a face must pass before an
-identity engine paints a new face on it. A face that fails gets the pipeline's fallback filter
+"""Render only where rendering is safe (issue 15, item 2): the check a face must pass before a
+method that paints new faces (``Anonymizer.paints_new_faces``) is let onto it; the pipeline
+asks. A face that fails gets the pipeline's fallback filter
 (a strong blur), with the reason in its report: privacy is kept, and no synthesized face lands
 on a hand, an ear or the back of a head.
 
