@@ -123,7 +123,11 @@ class Pipeline:
         reason = None
         try:
             if self.anonymizer.paints_new_faces:
-                reason = render_gate.refusal(crop, local)  # no new face on a non-face, a profile, ...
+                # no new face on a non-face, a profile, ...; in a video, once refused, the whole
+                # track stays refused (the tracker carries it on): no flipping between frames
+                reason = face.extra.get("render_refusal") or render_gate.refusal(crop, local)
+                if reason is not None:
+                    face.extra["render_refusal"] = reason
             if reason is None:
                 out = self._apply(self.anonymizer, crop, local, rng, feather)
                 if unchanged(crop, out, local.box):

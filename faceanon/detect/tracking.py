@@ -7,6 +7,16 @@ from ..types import Face
 from .base import box_iou
 
 
+# What a track keeps from frame to frame besides its box: a refusal to paint a new face on it
+# (pipeline.py) holds for the rest of the track, so a person does not flip between a new face
+# and the fallback blur from one frame to the next.
+CARRIED = ("render_refusal",)
+
+
+def _carried(face: Face) -> dict:
+    return {k: face.extra[k] for k in CARRIED if k in face.extra}
+
+
 class IoUTracker:
     """Gives each face a ``track_id`` stable across frames. A track that loses its face keeps
     being anonymized at its last box for ``hold`` frames: a detector blinking off for a frame
@@ -28,6 +38,7 @@ class IoUTracker:
                     break
                 fi, ti = int(k[0]), ids[int(k[1])]
                 faces[fi].track_id = ti
+                faces[fi].extra.update(_carried(self._tracks[ti][0]))
                 self._tracks[ti] = (faces[fi], 0)
                 unmatched.discard(fi)
                 iou[fi, :] = -1
@@ -43,7 +54,7 @@ class IoUTracker:
             else:
                 self._tracks[ti] = (last, missing + 1)
                 out.append(Face(box=last.box, score=0.0, landmarks5=last.landmarks5, landmarks68=last.landmarks68,
-                                track_id=ti, detector="held", extra={"held": True}))
+                                track_id=ti, detector="held", extra={"held": True, **_carried(last)}))
         for fi in sorted(unmatched):
             faces[fi].track_id = self._next
             self._tracks[self._next] = (faces[fi], 0)
