@@ -88,7 +88,7 @@ def typical_radius(fs: FaceSpace, code: np.ndarray) -> float:
 @ANONYMIZERS.register("cfa")
 class CFA(IdentityReplacer):
     summary = "identity code turned by an angle on the hypersphere (CFA-Net), rendered on the real face"
-    strength = ("angle", [0, 15, 30, 45, 60, 90, 120, 135, 150, 180])
+    strength = ("angle", [15, 30, 45, 60, 90, 120, 135, 150, 180])  # no 0: an unchanged face gets the fallback blur
     params = {
         "angle": Param(float, 135.0, "angle in degrees between the old and new identity (0 = unchanged)", low=0, high=180),
         "radius": Param(float, 1.0, "new identity norm relative to max(own norm, typical norm)", low=0.1, high=4),

@@ -142,7 +142,7 @@ class FITNetAnonymizer(_NetworkAnonymizer):
 class CFANetAnonymizer(_NetworkAnonymizer):
     summary = "CFA-Net network (trained here, small): identity code at angle theta on the sphere"
     network = "cfa"
-    strength = ("angle", [0, 30, 60, 90, 120, 150, 180])
+    strength = ("angle", [30, 60, 90, 120, 150, 180])  # no 0: an unchanged face gets the fallback blur
     params = {"angle": Param(float, 90.0, "angle in degrees between the face's identity code and the new one", low=0, high=180)}
 
     def __init__(self, angle: float = 90.0) -> None:

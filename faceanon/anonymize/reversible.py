@@ -54,7 +54,7 @@ def keyed_turn(code: np.ndarray, password: str, angle_deg: float) -> np.ndarray:
 @ANONYMIZERS.register("fit")
 class FIT(IdentityReplacer):
     summary = "password-conditioned reversible replacement (FIT): `faceanon deanonymize --password` restores"
-    strength = ("angle", [0, 30, 60, 90, 120, 150, 180])
+    strength = ("angle", [30, 60, 90, 120, 150, 180])  # no 0: an unchanged face gets the fallback blur
     params = {
         "password": Param(str, "", "the password (also --password); required"),
         "angle": Param(float, 120.0, "angle in degrees every identity code is turned by", low=0, high=180),
