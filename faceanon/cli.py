@@ -116,12 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="measure privacy, utility, realism and speed of a method")
     ev.add_argument("protocol", choices=["lfw", "celeba", "all", "wider", "table"],
                     help="lfw/celeba: verification protocol on that pair list; all: every method on both; "
-                         "wider: detection coverage on the WIDER subset; table: refresh the README table from report/")
-    ev.add_argument("--method", default="blur")
+                         "wider: detection coverage on the WIDER subset, and with --method where the method painted "
+                         "new faces and how real they look; table: refresh the README table from report/")
+    ev.add_argument("--method", help="method to evaluate (default blur; with `wider`: none, detection coverage only)")
     ev.add_argument("--param", action="append", metavar="KEY=VALUE")
     ev.add_argument("--detector", default=DEFAULT_DETECTOR)
     ev.add_argument("--seed", type=ranged(int, 0, 2**32 - 1), default=0)
-    ev.add_argument("--limit", type=ranged(int, 1), help="use this many same-identity pairs, spread over the folds")
+    ev.add_argument("--limit", type=ranged(int, 1), help="use this many same-identity pairs, spread over the folds "
+                    "(with `wider`: the first N photos)")
+    ev.add_argument("--skip", type=ranged(int, 0), default=0, help="with `wider`: leave out the first N photos")
+    ev.add_argument("--sheet", help="with `wider --method`: PNG of every new face painted (24 px or more, and all "
+                    "on non-faces), before | after")
     ev.add_argument("--images", help="image folder <identity>/<file>.jpg (default: the shared dataset)")
     ev.add_argument("--pairs", help="pairs file (LFW pairs.txt format or 'a b 1|0' lines)")
     ev.add_argument("--report", default="report", help="output folder (default report/)")
@@ -176,10 +181,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import run as ev
 
     progress = not args.quiet and sys.stderr.isatty()
-    if args.protocol == "wider":
+    if args.protocol == "wider" and args.method is None:
         from .evaluate.coverage import evaluate_wider
 
         print(json.dumps(evaluate_wider(args.detector, args.images)))
+        return 0
+    method = args.method or "blur"
+    params = ev.evaluation_params(method, _key_values(args.param, "--param"))
+    config = PipelineConfig(method=method, params=params, detector=args.detector, seed=args.seed)
+    if args.protocol == "wider":
+        result = ev.evaluate_wider(config, args.images, args.limit, args.skip, args.sheet, Path(args.report), progress)
+        print(json.dumps({k: v for k, v in result.items() if k != "non_faces"}))
         return 0
     if args.protocol == "table":
         from .evaluate.readme import replace_section
@@ -197,8 +209,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         ev.evaluate_all(args.limit, Path(args.report), Path(args.readme) if args.readme else None, methods=methods,
                         progress=progress)
         return 0
-    params = ev.evaluation_params(args.method, _key_values(args.param, "--param"))
-    config = PipelineConfig(method=args.method, params=params, detector=args.detector, seed=args.seed)
     if config.method != ev.ORIGINAL:
         Pipeline(config)  # a bad method or parameter fails now, not after the gallery is built
     result = ev.evaluate_method(args.protocol, config, args.limit, Path(args.report), args.images, args.pairs,

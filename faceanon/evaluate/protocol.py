@@ -25,6 +25,7 @@ from ..types import Face
 from . import metrics
 from .datasets import PairSet, identity
 from .originals import Original, OriginalsCache
+from .realism import CropSet, judge_crop, judge_half, two_sample_test
 
 RECOGNIZERS = ("sface", "dlib")
 UTILITY_DETECTORS = ("yunet", "mtcnn", "dlib-hog")
@@ -224,6 +225,8 @@ class Evaluator:
         results: list[PairResult] = []
         samples = []
         sface_anon = []
+        fakes = CropSet.empty()  # anonymized probes of the judge's "fake" people
+        seen: set[str] = set()
         from tqdm import tqdm
 
         for a, b in tqdm(pairs, desc=f"{self.dataset.name} {pipeline.config.method}", unit="pair", file=sys.stderr,
@@ -231,10 +234,24 @@ class Evaluator:
             r, original, anon, e = self.evaluate_pair(pipeline, a, b)
             results.append(r)
             sface_anon.append(e)
+            if judge_half(identity(b)) == "fake" and b not in seen:
+                seen.add(b)
+                fakes.add(judge_crop(anon, self.cache.entries[b].face.box), identity(b))
             if len(samples) < 8 and all(b != seen[0] for seen in samples):
                 samples.append((b, original, anon, self.cache.entries[b].face, r.self_sim["sface"]))
         summary = self.summarize(results, np.stack(sface_anon) if sface_anon else None)
+        summary.update({k: _clean(v) for k, v in two_sample_test(self.real_crops(len(fakes)), fakes).items()})
         return summary, results, samples
+
+    def real_crops(self, n: int) -> CropSet:
+        """Up to ``n`` untouched faces of the judge's "real" people, chosen with a fixed seed from
+        the whole dataset folder and cut exactly like the anonymized ones."""
+        pool = [r for r in self.gallery.rels if judge_half(identity(r)) == "real"]
+        out = CropSet.empty()
+        for i in np.random.default_rng(1).permutation(len(pool))[:n]:
+            rel = pool[int(i)]
+            out.add(judge_crop(read_image(self.dataset.images / rel).rgb, self.cache.entries[rel].face.box), identity(rel))
+        return out
 
     def summarize(self, results: list[PairResult], sface_anon: np.ndarray | None) -> dict:
         g = self.gallery

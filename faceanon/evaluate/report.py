@@ -67,8 +67,8 @@ def curve_plot(path: Path, curve: dict, title: str) -> None:
 
 
 def scatter_plot(report_dir: Path, dataset: str) -> Path | None:
-    """TPR (privacy, lower is better) against SSIM and YuNet detection rate (utility) for
-    every run of ``dataset`` in the report folder."""
+    """TPR (privacy, lower is better) against SSIM, YuNet detection rate and realism (utility)
+    for every run of ``dataset`` in the report folder."""
     runs = []
     for p in sorted((report_dir / dataset).glob("*.json")):
         data = json.loads(p.read_text())
@@ -81,12 +81,20 @@ def scatter_plot(report_dir: Path, dataset: str) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    for ax, key, xlabel in [(axes[0], "ssim", "whole-image SSIM"), (axes[1], "detection_yunet", "YuNet detection rate")]:
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), dpi=100)
+    # realism as 1 - judge accuracy, doubled: 1 = cannot be told from real faces, 0 = always told
+    panels = [(axes[0], lambda s: s.get("ssim"), "whole-image SSIM"),
+              (axes[1], lambda s: s.get("detection_yunet"), "YuNet detection rate"),
+              (axes[2], lambda s: None if s.get("c2st") is None else 2 * (1 - max(s["c2st"], 0.5)),
+               "realism: 2 x (1 - C2ST accuracy)")]
+    for ax, value, xlabel in panels:
         for name, s in runs:
+            x = value(s)
+            if x is None:
+                continue
             for rec, marker in (("sface", "o"), ("dlib", "s")):
-                ax.scatter(s[key], s[f"tpr_{rec}"], marker=marker, c="C0" if rec == "sface" else "C1")
-            ax.annotate(name, (s[key], s["tpr_sface"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                ax.scatter(x, s[f"tpr_{rec}"], marker=marker, c="C0" if rec == "sface" else "C1")
+            ax.annotate(name, (x, s["tpr_sface"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(xlabel + " (utility, higher is better)")

@@ -11,7 +11,7 @@ from ..anonymize import ANONYMIZERS
 from ..pipeline import Pipeline, PipelineConfig
 from . import report
 from .datasets import load_dataset
-from .protocol import Evaluator
+from .protocol import Evaluator, _clean
 from .readme import replace_section
 
 DATASETS = ("lfw", "celeba")
@@ -74,6 +74,32 @@ def evaluate_method(dataset: str, config: PipelineConfig, limit: int | None = No
     return result
 
 
+def evaluate_wider(config: PipelineConfig, root: str | None = None, limit: int | None = None, skip: int = 0,
+                   sheet: str | None = None, report_dir: Path = Path("report"), progress: bool = True) -> dict:
+    """A method on the WIDER photos (evaluate/wild.py); writes report/wider/<run>.json."""
+    from .datasets import DEFAULT_DATA
+    from .wild import evaluate_wider_method
+
+    base = Path(root) if root else DEFAULT_DATA / "wider_face_val_subset"
+    if not (base / "annotations.json").is_file():
+        from ..errors import UsageError
+
+        raise UsageError(f"{base}: no annotations.json (set --images to the WIDER subset folder)")
+    if config.method == ORIGINAL:
+        from ..errors import UsageError
+
+        raise UsageError("`evaluate wider` needs a method that changes faces; `original` is only a reference row for lfw/celeba")
+    Pipeline(config)  # a bad method or parameter fails now
+    t = time.perf_counter()
+    result = evaluate_wider_method(config, base, limit or 0, skip, Path(sheet) if sheet else None, progress)
+    result = {"run": report.run_name(config.method, config.params), "limit": limit, "skip": skip,
+              **{k: _clean(v) for k, v in result.items()},
+              "wall_seconds": round(time.perf_counter() - t, 1)}
+    if not limit and not skip:  # partial runs are not the report's figure
+        report.write_json(Path(report_dir) / "wider" / f"{result['run']}.json", result)
+    return result
+
+
 def evaluate_all(limit: int | None, report_dir: Path, readme: Path | None, datasets=DATASETS, methods=None,
                  progress: bool = True) -> list[dict]:
     results = []
@@ -94,6 +120,13 @@ def _fmt(v, digits=3) -> str:
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
+def _c2st(summary: dict) -> str:
+    """Judge accuracy with its 95 % interval, e.g. 0.91 (0.87-0.94); "-" if not measured."""
+    if summary.get("c2st") is None:
+        return "-"
+    return f"{summary['c2st']:.2f} ({summary['c2st_low']:.2f}-{summary['c2st_high']:.2f})"
+
+
 def results_table(report_dir: Path) -> str:
     """The README's results table from every default-parameter run in report/."""
     rows = {}
@@ -104,10 +137,10 @@ def results_table(report_dir: Path) -> str:
                 continue
             rows.setdefault(data["run"], {})[dataset] = data
     lines = [
-        "| method | pairs LFW / CelebA | LFW TPR SFace / dlib | CelebA TPR SFace / dlib | LFW rank-1 SFace / dlib | "
+        "| method | pairs LFW / CelebA | LFW TPR SFace / dlib | CelebA TPR SFace / dlib | realism C2ST LFW / CelebA | LFW rank-1 SFace / dlib | "
         "matches someone else SFace / dlib | det. YuNet / MTCNN / HOG | "
         "SSIM (face) | PSNR | FD / real ref. | landmark shift | sharpness | gender kept / age diff | curve monotone |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     originals = None
     for run, by in sorted(rows.items(), key=lambda kv: (kv[0] != ORIGINAL, kv[0])):
@@ -123,7 +156,7 @@ def results_table(report_dir: Path) -> str:
                         if "search_thresholds" in s else "- / -")
         lines.append(
             f"| `{run}` | {lfw.get('pairs', '-')} / {cel.get('pairs', '-')} | {_fmt(lfw.get('tpr_sface'))} / {_fmt(lfw.get('tpr_dlib'))} | {_fmt(cel.get('tpr_sface'))} / "
-            f"{_fmt(cel.get('tpr_dlib'))} | {_fmt(lfw.get('rank1_sface'))} / {_fmt(lfw.get('rank1_dlib'))} | "
+            f"{_fmt(cel.get('tpr_dlib'))} | {_c2st(lfw)} / {_c2st(cel)} | {_fmt(lfw.get('rank1_sface'))} / {_fmt(lfw.get('rank1_dlib'))} | "
             f"{someone_else} | "
             f"{_fmt(s.get('detection_yunet'), 2)} / {_fmt(s.get('detection_mtcnn'), 2)} / {_fmt(s.get('detection_dlib-hog'), 2)} | "
             f"{_fmt(s.get('ssim'))} ({_fmt(s.get('face_ssim'))}) | {_fmt(s.get('psnr'), 1)} | "
@@ -134,6 +167,8 @@ def results_table(report_dir: Path) -> str:
         lines.append(
             f"\nUnanonymized originals: LFW TPR SFace {_fmt(originals[0])} / dlib {_fmt(originals[1])} "
             f"({_fmt(originals[4])} pairs), CelebA TPR SFace {_fmt(originals[2])} / dlib {_fmt(originals[3])} ({_fmt(originals[5])} pairs).")
+    lines.append("\nRealism C2ST: held-back accuracy of a small CNN trained to tell anonymized faces from real ones "
+                 "(0.5 = cannot be told apart, 1.0 = always; 95 % interval), see docs/realism.md.")
     lines.append("\nColumns other than CelebA TPR are from LFW when it was run. Regenerate with `faceanon evaluate all`; "
                  "rows with fewer pairs were run as `faceanon evaluate lfw --method M --limit N` (pairs spread over the "
                  "folds), for the methods that are slow on this CPU.")
