@@ -4,17 +4,23 @@ import cv2
 import numpy as np
 import pytest
 
-from faceanon.evaluate.realism import CROP, CropSet, judge_crop, judge_half, two_sample_test, wilson
+from faceanon.evaluate.realism import CROP, CropSet, judge_crop, judge_half, people_bootstrap, two_sample_test
 
 from conftest import SHARED, need
 
 
-def test_wilson_interval():
-    lo, hi = wilson(50, 100)
-    assert lo < 0.5 < hi and hi - lo == pytest.approx(0.19, abs=0.01)
-    lo, hi = wilson(100, 100)
-    assert hi == pytest.approx(1.0) and 0.95 < lo < 1.0
-    assert all(np.isnan(wilson(0, 0)))
+def test_interval_resamples_people_not_crops():
+    # 40 people a side, 10 crops each; the judge is right on every crop of half the people
+    people = [f"p{i}" for i in range(80) for _ in range(10)]
+    sides = np.repeat(np.r_[np.zeros(40), np.ones(40)].astype(int), 10)
+    correct = np.repeat(np.arange(80) % 2 == 0, 10)
+    lo, hi = people_bootstrap(correct, people, sides)
+    assert lo < 0.5 < hi
+    # 40 independent people a side carry the uncertainty of 80 trials, not of 800 crops
+    assert hi - lo > 0.15
+    one_each = people_bootstrap(np.arange(800) % 2 == 0, [f"q{i}" for i in range(800)], np.repeat([0, 1], 400))
+    assert one_each[1] - one_each[0] < 0.1
+    assert all(np.isnan(people_bootstrap(correct[:10], people[:10], sides[:10])))
 
 
 def test_judge_crop_is_the_same_view_wherever_the_face_is():

@@ -519,7 +519,7 @@ def test_identity_engines_paint_no_face_on_a_non_face_and_say_why(method, photo,
     reported = [{k: f.to_dict()[k] for k in ("method", "fallback") if k in f.to_dict()} for f in used]
     by_side = {("left" if f.center[0] < 250 else "right") if f.height >= 24 else "tiny": r for f, r in zip(used, reported)}
     assert by_side["left"] == {"method": method}
-    assert by_side["right"] == {"method": "blur", "fallback": "not confirmed as a face by a second look"}
+    assert by_side["right"] == {"method": "blur", "fallback": "not a face to a second detector family (MTCNN O-Net)"}
     assert by_side["tiny"] == {"method": "blur", "fallback": "too small to render (under 24 px)"}
     assert all(mean_change(wall, out, f.box) >= 1.0 for f in used if f.height >= 24 and f.center[0] < 250)  # the rest is flat
 

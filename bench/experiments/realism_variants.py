@@ -32,6 +32,7 @@ from faceanon.models.recognizers import recognizer  # noqa: E402
 from faceanon.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from faceanon.viz import grid, save_png  # noqa: E402
 
+SIGMA, N_PARTS, SHAPE, FOREHEAD, GATE, TEX = [4.0], [4], [False], [False], [False], [0.0]
 ROOT = REPO.parent / "shared" / "data" / "celeba_faces" / "images"
 
 
@@ -66,6 +67,27 @@ def part_masks(fs):
     return stack / stack.sum(0, keepdims=True)
 
 
+def _mouth_open(p68):
+    """Inner-lip gap over mouth width."""
+    return float(np.linalg.norm(p68[66] - p68[62]) / max(np.linalg.norm(p68[64] - p68[60]), 1e-6))
+
+
+def fsm_sigma():
+    from faceanon.models.facespace import model
+
+    return model.DETAIL_SIGMA
+
+
+def _norm_tex(fs, rgb, enc):
+    from faceanon.models.facespace import geometry as geo
+
+    c, ids = fs.canon, fs.canon_ids
+    own, _ = geo.warp(geo.luminance(rgb), enc.points, fs.mean_shape, fs.face_triangles, (c, c), ids=ids)
+    inside = ids >= 0
+    mu, sd = float(own[inside].mean()), float(own[inside].std() + 1e-6)
+    return np.where(inside, (own - mu) / sd, 0).astype(np.float32)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--people", type=int, default=100)
@@ -82,15 +104,28 @@ def main():
     for p, rgb, f in load(real_paths, det, lm):
         real.add(judge_crop(rgb, f.box), p.parent.name)
     fakes = load(fake_paths, det, lm)
+    # privacy as in `faceanon evaluate`: each person's first photo stays the reference, the others
+    # are anonymized and scored against it at the CelebA FAR 1e-3 thresholds
+    thresholds = json.loads((REPO / "report/celeba/original.json").read_text())["summary"]["thresholds"]
+    recs = {name: recognizer(name) for name in ("sface", "dlib")}
+    reference, first = {}, set()
+    for p, rgb, f in fakes:
+        if p.parent.name not in reference:
+            reference[p.parent.name] = {n: r.embed(rgb, f) for n, r in recs.items()}
+            first.add(p)
+    fakes = [x for x in fakes if x[0] not in first]
     # donor bank: one entry per donor photo (real fine detail, not an average)
     donors = load([q for n in donor_people for q in sorted((ROOT / n).glob("*.jpg"))[:6]], det, lm)
-    d_codes, d_detail, d_who = [], [], []
+    d_codes, d_detail, d_who, d_norm = [], [], [], []
     for p, rgb, f in donors:
         enc = fs.encode(rgb, f.landmarks68)
         d_codes.append(enc.identity)
-        d_detail.append(canonical_detail(fs, rgb, enc)[0])
+        detail = canonical_detail(fs, rgb, enc)[0]
+        d_detail.append(detail)
         d_who.append(p.parent.name)
-    d_codes, d_detail, d_who = np.stack(d_codes), np.stack(d_detail), np.array(d_who)
+        # the whole normalised luminance texture, for other band splits
+        d_norm.append(detail + cv2.GaussianBlur(_norm_tex(fs, rgb, enc), (0, 0), fsm_sigma()))
+    d_codes, d_detail, d_who, d_norm = np.stack(d_codes), np.stack(d_detail), np.array(d_who), np.stack(d_norm)
     from faceanon.models.facespace.model import attribute_probe, bridge_scores, GLASSES_BRIDGE
 
     probe = attribute_probe()
@@ -121,6 +156,17 @@ def main():
         i = distinct_people(donor_order(t.code, enc.identity), 1)[0]
         return idm.Target(t.code, d_detail[i], t.amount)
 
+    def band(tex, sigma):
+        return tex - cv2.GaussianBlur(tex, (0, 0), sigma)
+
+    def target_swap(self, fs_, enc):
+        """Donor mosaic at band SIGMA (patched below), towards the donors' own mean code."""
+        t = orig_target(self, fs_, enc)
+        pick = distinct_people(donor_order(t.code, enc.identity), N_PARTS[0])
+        ms = masks if len(pick) == 4 else [np.ones_like(masks[0])]
+        detail = sum(m * band(d_norm[i], SIGMA[0]) for m, i in zip(ms, pick))
+        return idm.Target(t.code, detail.astype(np.float32), 1.0)
+
     def target_mosaic(self, fs_, enc):
         t = orig_target(self, fs_, enc)
         pick = distinct_people(donor_order(t.code, enc.identity), 4)
@@ -135,21 +181,110 @@ def main():
         d_shape, d_tex = orig_deltas(self, enc, new)
         return d_shape, np.zeros_like(d_tex)
 
+    def deltas_no_shape(self, enc, new):
+        d_shape, d_tex = orig_deltas(self, enc, new)
+        return np.zeros_like(d_shape), d_tex
+
+    def deltas_shape_only(self, enc, new):
+        d_shape, d_tex = orig_deltas(self, enc, new)
+        return d_shape, np.zeros_like(d_tex)
+
     def lab_luminance_change(rgb, delta):
         """The change on Lab lightness only: chroma (a, b) stays the skin's own."""
         lab = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
         lab[..., 0] = np.clip(lab[..., 0] + delta * (100 / 255), 0, 100)
         return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255, 0, 255).round().astype(np.uint8)
 
+    # colour face swap: real donor pixels (whole inner face) warped to the target's geometry and
+    # put in with Poisson blending (cv2.seamlessClone matches colour and light at the border)
+    donor_imgs = [(rgb, f) for _, rgb, f in donors]
+    from faceanon.anonymize.render_gate import turn
+    from faceanon.models.facespace import geometry as geo
+
+    d_turn = np.array([turn(f) for _, f in donor_imgs])
+    d_mouth = np.array([_mouth_open(f.landmarks68) for _, f in donor_imgs])
+    orig_apply = idm.CFA.apply
+
+    def apply_colourswap(self, crop, face, rng):
+        enc = fs.encode(crop, face.landmarks68)
+        t = orig_target(self, fs, enc)
+        allowed = d_ok & (d_male == probe.male(enc.identity))
+        cost = (np.linalg.norm(d_codes - t.code, axis=1) / 10 + 4 * np.abs(d_turn - turn(face))
+                + 4 * np.abs(d_mouth - _mouth_open(face.landmarks68)))
+        order = np.argsort(np.where(allowed, cost, np.inf))[: (8 if GATE[0] else 1)]
+        best = None
+        for i in order:
+            out, mask = swap_one(crop, face, enc, t, int(i))
+            if not GATE[0]:
+                return out, mask
+            # recognizer gate: the first donor whose result neither recognizer matches to the
+            # original (self-similarity under the FAR 1e-3 thresholds, less a margin)
+            f2 = idm.Face(face.box, face.score, face.landmarks5)
+            sims = {n: float(r.embed(out, f2) @ r.embed(crop, f2)) for n, r in recs.items()}
+            score = max(sims[n] - thresholds[n] for n in recs)
+            if best is None or score < best[0]:
+                best = (score, out, mask)
+            if score < -0.05:
+                break
+        return best[1], best[2]
+
+    def swap_one(crop, face, enc, t, i):
+        drgb, dface = donor_imgs[i]
+        src, dst = geo.face_points(dface.landmarks68), geo.face_points(face.landmarks68)
+        if SHAPE[0]:
+            # the identity's geometry first (jaw line, forehead, feature layout: what both
+            # recognizers key on), then the donor's pixels into that new geometry
+            d_shape, _ = fs.deltas(enc, t.code)
+            region, alpha, (bx0, by0, bx1, by1) = fs.render(crop, enc, d_shape, np.zeros((fs.tex, fs.tex), np.float32))
+            crop = crop.copy()
+            a = alpha[..., None]
+            crop[by0:by1, bx0:bx1] = (region * a + crop[by0:by1, bx0:bx1] * (1 - a)).round().astype(np.uint8)
+            dst = geo.apply_affine(cv2.invertAffineTransform(enc.to_canon), enc.shape.reshape(-1, 2) + d_shape)
+        h, w = crop.shape[:2]
+        warped, cover = geo.warp(drgb, src, dst, fs.face_triangles, (h, w))
+        inner = np.zeros((h, w), np.uint8)
+        hull = cv2.convexHull(np.round(dst if FOREHEAD[0] else dst[list(range(0, 27))]).astype(np.int32))
+        cv2.fillConvexPoly(inner, hull, 255)
+        r = max(2, int(0.04 * face.height))
+        inner = cv2.erode(inner, np.ones((2 * r + 1, 2 * r + 1), np.uint8)) * (cover > 0)
+        ys, xs = np.nonzero(inner)
+        if len(ys) < 50:
+            raise idm.CannotAnonymize("no room") if hasattr(idm, "CannotAnonymize") else RuntimeError("no room")
+        x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+        centre = (int((x0 + x1 + 1) // 2), int((y0 + y1 + 1) // 2))
+        out = cv2.seamlessClone(np.ascontiguousarray(warped), np.ascontiguousarray(crop), inner, centre, cv2.NORMAL_CLONE)
+        mask = cv2.GaussianBlur(inner.astype(np.float32) / 255, (0, 0), r / 2)
+        if TEX[0] and SHAPE[0]:
+            # the identity pattern's texture change on top, drawn in the new geometry
+            _, d_tex = fs.deltas(enc, t.code)
+            enc2 = fs.encode(out, dst[:68])
+            region, alpha, (bx0, by0, bx1, by1) = fs.render(out, enc2, np.zeros_like(d_shape), d_tex * TEX[0])
+            out = out.copy()
+            a = alpha[..., None]
+            out[by0:by1, bx0:bx1] = (region * a + out[by0:by1, bx0:bx1] * (1 - a)).round().astype(np.uint8)
+            mask = np.maximum(mask, cv2.GaussianBlur(np.pad(alpha, ((by0, crop.shape[0] - by1), (bx0, crop.shape[1] - bx1))), (0, 0), 1))
+        return out, mask
+
     sface = recognizer("sface")
     results = {}
     for variant in args.variants.split(","):
         base = variant.split("+")[0]
-        idm.CFA.target = {"donor1": target_donor1, "mosaic": target_mosaic}.get(base, orig_target)
-        fsm.FaceSpace.deltas = deltas_no_texture if "+notex" in variant else orig_deltas
+        idm.CFA.target = {"donor1": target_donor1, "mosaic": target_mosaic, "swap": target_swap}.get(base, orig_target)
+        SIGMA[0] = float(params.pop("sigma", 4)) if (params := dict(p.split("=") for p in variant.split("+") if "=" in p)) else 4.0
+        N_PARTS[0] = int(params.pop("parts", 4))
+        fsm.DETAIL_SIGMA = SIGMA[0]
+        idm.CFA.apply = apply_colourswap if base == "colourswap" else orig_apply
+        SHAPE[0], FOREHEAD[0], GATE[0] = "+shape" in variant, "+forehead" in variant, "+gate" in variant
+        TEX[0] = float(params.pop("tex", 0))
+        fsm.FaceSpace.deltas = (deltas_no_texture if "+notex" in variant else
+                                deltas_no_shape if "+noshape" in variant else orig_deltas)
+        if "+nodetail" in variant:
+            idm.CFA.target = lambda self, fs_, enc, f=idm.CFA.target: idm.Target(f(self, fs_, enc).code, None, 0.0)
         fsm.apply_luminance_change = lab_luminance_change if "+lab" in variant else orig_lum
-        method = {"original": "blur", "donor1": "cfa", "mosaic": "cfa"}.get(base, base)
-        pipe = Pipeline(PipelineConfig(method=method))
+        method = {"original": "blur", "donor1": "cfa", "mosaic": "cfa", "swap": "cfa", "colourswap": "cfa"}.get(base, base)
+        fsm.geo.WARP_INTERPOLATION = cv2.INTER_CUBIC if "+cubic" in variant else cv2.INTER_LINEAR
+        pipe = Pipeline(PipelineConfig(method=method, params=params))
+        tpr = {n: [] for n in recs}
         fake, sims, tiles, rendered = CropSet.empty(), [], [], 0
         t0 = time.time()
         for p, rgb, f in fakes:
@@ -160,18 +295,27 @@ def main():
             rendered += sum(1 for g in faces if g.extra.get("method") == method and "fallback" not in g.extra)
             fake.add(judge_crop(out, f.box), p.parent.name)
             sims.append(float(sface.embed(out, f) @ sface.embed(rgb, f)))
+            for n, r in recs.items():
+                tpr[n].append(float(r.embed(out, f) @ reference[p.parent.name][n]) > thresholds[n])
             if len(tiles) < 12:
                 x1, y1, x2, y2 = f.scaled_box(1.5).astype(int).clip(0)
                 tiles.append(np.concatenate([cv2.resize(im[y1:y2, x1:x2], (128, 128)) for im in (rgb, out)], 1))
         secs = time.time() - t0
+        np.savez_compressed(f"/tmp/crops_{variant.replace('+', '_')}.npz", real=np.stack(real.crops), real_people=real.people,
+                            fake=np.stack(fake.crops), fake_people=fake.people)
         r = two_sample_test(real, fake)
         results[variant] = {"c2st": round(r["c2st"], 3), "ci": [round(r["c2st_low"], 3), round(r["c2st_high"], 3)],
-                            "test": r["c2st_test"], "sface_self_sim": round(float(np.mean(sims)), 3),
+                            "test": r["c2st_test"], "tpr_sface": round(float(np.mean(tpr["sface"])), 3),
+                            "tpr_dlib": round(float(np.mean(tpr["dlib"])), 3), "sface_self_sim": round(float(np.mean(sims)), 3),
                             "sface_above_0.363": round(float(np.mean(np.array(sims) > 0.363)), 3),
                             "rendered": rendered, "faces_per_s": round(len(fakes) / secs, 1)}
         print(variant, json.dumps(results[variant]), flush=True)
+        store = REPO / "bench/results/realism_variants_celeba.json"
+        saved = json.loads(store.read_text()) if store.exists() else {}
+        saved[variant] = results[variant]
+        store.write_text(json.dumps(saved, indent=1) + "\n")
         save_png(Path(f"/tmp/realism_{variant.replace('+', '_')}.png"), grid(tiles, 4))
-    idm.CFA.target = orig_target
+    idm.CFA.target, idm.CFA.apply = orig_target, orig_apply
     fsm.FaceSpace.deltas, fsm.apply_luminance_change = orig_deltas, orig_lum
     return results
 

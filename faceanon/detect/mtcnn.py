@@ -21,7 +21,7 @@ def _normalise(img: np.ndarray) -> np.ndarray:
     return (img.astype(np.float32) - 127.5) * 0.0078125
 
 
-def _square(boxes: np.ndarray) -> np.ndarray:
+def square_boxes(boxes: np.ndarray) -> np.ndarray:
     """Grow boxes to squares about their centres (the cascade works on square crops)."""
     out = boxes.copy()
     w = boxes[:, 2] - boxes[:, 0]
@@ -40,7 +40,7 @@ def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
     return boxes + reg * np.concatenate([w, h, w, h], 1)
 
 
-def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+def box_crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     """Crops of ``boxes`` resized to size x size, zero padded where a box leaves the image."""
     h, w = image.shape[:2]
     out = np.zeros((len(boxes), size, size, 3), np.float32)
@@ -99,24 +99,24 @@ class MTCNNDetector(Detector):
         cand = np.concatenate(found)
         keep = nms_indices(cand[:, :4], cand[:, 4], 0.7)
         cand = cand[keep]
-        boxes = _square(_regress(cand[:, :4], cand[:, 5:9]))
+        boxes = square_boxes(_regress(cand[:, :4], cand[:, 5:9]))
         return np.concatenate([boxes, cand[:, 4:5]], 1)
 
     def _stage2(self, image: np.ndarray, cand: np.ndarray) -> np.ndarray:
         if len(cand) == 0:
             return cand
-        crops = _crops(image, cand[:, :4], 24).transpose(0, 2, 1, 3)
+        crops = box_crops(image, cand[:, :4], 24).transpose(0, 2, 1, 3)
         reg, prob = self._rnet.run(None, {"input_2": crops})
         ok = prob[:, 1] >= self.stage_thresholds[1]
         boxes = _regress(cand[ok, :4], reg[ok])
         score = prob[ok, 1]
         keep = nms_indices(boxes, score, 0.7)
-        return np.concatenate([_square(boxes[keep]), score[keep, None]], 1)
+        return np.concatenate([square_boxes(boxes[keep]), score[keep, None]], 1)
 
     def _stage3(self, image: np.ndarray, cand: np.ndarray) -> list[Face]:
         if len(cand) == 0:
             return []
-        crops = _crops(image, cand[:, :4], 48).transpose(0, 2, 1, 3)
+        crops = box_crops(image, cand[:, :4], 48).transpose(0, 2, 1, 3)
         reg, pts, prob = self._onet.run(None, {"input_3": crops})
         score = prob[:, 1]
         ok = score >= min(self.threshold, 0.5)

@@ -124,6 +124,11 @@ def remap_maps(ids: np.ndarray, affines: np.ndarray, offset=(0, 0)) -> tuple[np.
     return map_x.astype(np.float32), map_y.astype(np.float32), covered
 
 
+# Bilinear: bicubic was tried against the realism judge (bench/experiments/realism_variants.py,
+# "cfa+cubic") and did no better; the experiment switches it here.
+WARP_INTERPOLATION = cv2.INTER_LINEAR
+
+
 def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, out_shape: tuple[int, int],
          offset=(0, 0), ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Piecewise-affine warp of ``image`` so that ``src`` points land on ``dst`` points, into an
@@ -132,5 +137,5 @@ def warp(image: np.ndarray, src: np.ndarray, dst: np.ndarray, triangles: np.ndar
     if ids is None:
         ids = triangle_id_map(dst, triangles, out_shape, offset)
     map_x, map_y, covered = remap_maps(ids, triangle_affines(src, dst, triangles), offset)
-    out = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    out = cv2.remap(image, map_x, map_y, WARP_INTERPOLATION, borderMode=cv2.BORDER_REFLECT)
     return out, covered.astype(np.float32)
