@@ -132,8 +132,9 @@ def _net():
 
 def two_sample_test(real: CropSet, fake: CropSet, seed: int = SEED, epochs: int = EPOCHS) -> dict:
     """Train the judge on real (label 0) vs fake (label 1) crops and report its accuracy on the
-    held-back people, with a 95 % interval (people_bootstrap). The two sets are first cut to the same size (so 0.5
-    is chance), then split by person; the epoch kept is the one best on the validation people."""
+    held-back people, with a 95 % interval (people_bootstrap). The two sets are first cut to the
+    same size (so 0.5 is chance), then split by person; the epoch kept is the one best on the
+    validation people."""
     import torch
 
     rng = np.random.default_rng(seed)
