@@ -226,7 +226,7 @@ class Evaluator:
         samples = []
         sface_anon = []
         fakes = CropSet.empty()  # anonymized probes of the judge's "fake" people
-        seen: set[str] = set()
+        judged: set[str] = set()
         from tqdm import tqdm
 
         for a, b in tqdm(pairs, desc=f"{self.dataset.name} {pipeline.config.method}", unit="pair", file=sys.stderr,
@@ -234,8 +234,8 @@ class Evaluator:
             r, original, anon, e = self.evaluate_pair(pipeline, a, b)
             results.append(r)
             sface_anon.append(e)
-            if judge_half(identity(b)) == "fake" and b not in seen:
-                seen.add(b)
+            if judge_half(identity(b)) == "fake" and b not in judged:
+                judged.add(b)
                 fakes.add(judge_crop(anon, self.cache.entries[b].face.box), identity(b))
             if len(samples) < 8 and all(b != seen[0] for seen in samples):
                 samples.append((b, original, anon, self.cache.entries[b].face, r.self_sim["sface"]))

@@ -77,17 +77,14 @@ def evaluate_method(dataset: str, config: PipelineConfig, limit: int | None = No
 def evaluate_wider(config: PipelineConfig, root: str | None = None, limit: int | None = None, skip: int = 0,
                    sheet: str | None = None, report_dir: Path = Path("report"), progress: bool = True) -> dict:
     """A method on the WIDER photos (evaluate/wild.py); writes report/wider/<run>.json."""
+    from ..errors import UsageError
     from .datasets import DEFAULT_DATA
     from .wild import evaluate_wider_method
 
     base = Path(root) if root else DEFAULT_DATA / "wider_face_val_subset"
     if not (base / "annotations.json").is_file():
-        from ..errors import UsageError
-
         raise UsageError(f"{base}: no annotations.json (set --images to the WIDER subset folder)")
     if config.method == ORIGINAL:
-        from ..errors import UsageError
-
         raise UsageError("`evaluate wider` needs a method that changes faces; `original` is only a reference row for lfw/celeba")
     Pipeline(config)  # a bad method or parameter fails now
     t = time.perf_counter()

@@ -74,7 +74,7 @@ def evaluate_wider_method(config: PipelineConfig, root: Path, images: int = 0, s
             got[f"{method} on a {'face' if iou >= ON_A_FACE_IOU else 'non-face'}"] += 1
             if "fallback" in f.extra:
                 reasons[f.extra["fallback"]] += 1
-            elif f.extra.get("method") == config.method and config.method != config.fallback:
+            elif method == config.method and config.method != config.fallback:
                 if iou < ON_A_FACE_IOU:
                     on_non_faces.append({"image": rel, "box": f.to_dict()["box"]})
                 if sheet and (iou < ON_A_FACE_IOU or f.height >= 24):
@@ -90,8 +90,7 @@ def evaluate_wider_method(config: PipelineConfig, root: Path, images: int = 0, s
               "synthesized_on_non_faces": len(on_non_faces), "non_faces": on_non_faces,
               "judged_fake_faces_got": dict(judged),
               **two_sample_test(real, fake),
-              "coverage": wider_coverage(annotations if not images and not skip else {r: annotations[r] for r in names},
-                                         detections, config.mask_scale)["all"]}
+              "coverage": wider_coverage({r: annotations[r] for r in names}, detections, config.mask_scale)["all"]}
     if sheet:
         from ..viz import grid, save_png
 
