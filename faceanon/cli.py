@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--mask-scale", type=ranged(float, *MASK_SCALE_RANGE), default=1.3, help="grow the region by this factor about the face (default 1.3)")
     a.add_argument("--seed", type=ranged(int, 0, 2**32 - 1), default=0, help="seed of random methods; same seed, same result")
     a.add_argument("--quality", type=ranged(int, 1, 100), default=95, help="JPEG/WebP quality of outputs (default 95)")
-    a.add_argument("--keep-audio", action="store_true", help="copy the audio stream of videos")
+    a.add_argument("--keep-audio", action=argparse.BooleanOptionalAction, default=True,
+                   help="copy the audio stream of videos (default; --no-keep-audio drops it)")
     a.add_argument("--keep-metadata", action="store_true", help="keep EXIF (incl. GPS) in outputs; stripped by default")
     a.add_argument("--allow-unprocessed", action="store_true",
                    help="write files/frames whose detection failed unchanged (default: fail closed, never write them)")
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--method", default="fit", help="the reversible method used (default fit)")
     r.add_argument("--param", action="append", metavar="KEY=VALUE", help="the method's parameters, as when anonymizing")
     r.add_argument("--quality", type=ranged(int, 1, 100), default=95, help="JPEG/WebP quality of outputs (default 95)")
-    r.add_argument("--keep-audio", action="store_true", help="copy the audio stream of videos")
+    r.add_argument("--keep-audio", action=argparse.BooleanOptionalAction, default=True,
+                   help="copy the audio stream of videos (default; --no-keep-audio drops it)")
     _add_detection_args(r)
 
     d = sub.add_parser("detect", help="detect faces and write their boxes as JSON")
@@ -114,10 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--json", action="store_true")
 
     ev = sub.add_parser("evaluate", help="measure privacy, utility, realism and speed of a method")
-    ev.add_argument("protocol", choices=["lfw", "celeba", "all", "wider", "table"],
+    ev.add_argument("protocol", choices=["lfw", "celeba", "all", "wider", "video", "table"],
                     help="lfw/celeba: verification protocol on that pair list; all: every method on both; "
                          "wider: detection coverage on the WIDER subset, and with --method where the method painted "
-                         "new faces and how real they look; table: refresh the README table from report/")
+                         "new faces and how real they look; video CLIP: leak, faces uncovered, identity consistency "
+                         "and flicker of the method on a clip; table: refresh the README table from report/")
+    ev.add_argument("clip", nargs="?", help="with `video`: the video file")
+    ev.add_argument("--save", help="with `video`: keep the anonymized clip at this path")
     ev.add_argument("--method", help="method to evaluate (default blur; with `wider`: none, detection coverage only)")
     ev.add_argument("--param", action="append", metavar="KEY=VALUE")
     ev.add_argument("--detector", default=DEFAULT_DETECTOR)
@@ -189,6 +194,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     method = args.method or "blur"
     params = ev.evaluation_params(method, _key_values(args.param, "--param"))
     config = PipelineConfig(method=method, params=params, detector=args.detector, seed=args.seed)
+    if args.protocol == "video":
+        if not args.clip:
+            raise UsageError("evaluate video needs a clip: faceanon evaluate video CLIP [--method M]")
+        Pipeline(config)  # a bad method or parameter fails now
+        result = ev.evaluate_video(config, Path(args.clip), Path(args.save) if args.save else None, Path(args.report),
+                                   progress)
+        print(json.dumps(result))
+        return 0
+    if args.clip:
+        raise UsageError(f"evaluate {args.protocol} takes no clip ({args.clip!r})")
     if args.protocol == "wider":
         result = ev.evaluate_wider(config, args.images, args.limit, args.skip, args.sheet, Path(args.report), progress)
         print(json.dumps({k: v for k, v in result.items() if k != "non_faces"}))

@@ -6,7 +6,9 @@ file handling (reading, writing, folders, video) lives in :mod:`faceanon.io` and
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from .anonymize import REGION_SHAPES, Anonymizer, create_anonymizer, region_mask
 from .anonymize.region import region_bounds
 from .compose import blend, feathered_alpha
 from .detect import DEFAULT_DETECTOR, DETECTORS, create_detector
+from .detect.tracking import ShotCuts, appearance, cover_tracks, link_tracks
 from .errors import CannotAnonymize, UsageError
 from .registry import check_range
 from .types import Face
@@ -102,32 +105,38 @@ class Pipeline:
             self._anonymize_face_inplace(out, face, rng)
         return out, faces
 
-    def _anonymize_face_inplace(self, image: np.ndarray, face: Face, rng: np.random.Generator) -> None:
-        """Anonymize one face in place. Fails closed: when the method cannot run on the face,
-        raises, or leaves the face box (nearly) unchanged, the fallback filter is applied instead
-        and ``face.extra`` says so (``method``, and ``fallback``: the reason)."""
+    def _window(self, image: np.ndarray, face: Face) -> tuple[int, int, int, int] | None:
+        """The part of ``image`` one face is anonymized in: its region plus context for the
+        filters and room for the feather (None when the region lies outside the image)."""
         h, w = image.shape[:2]
         cfg = self.config
         side = max(face.width, face.height, 1.0)
-        feather = cfg.feather * side
         bx1, by1, bx2, by2 = region_bounds(face, cfg.region, cfg.mask_scale)
-        # Context around the region: filters see real neighbours, the feather has room.
-        pad = feather * 2 + 0.15 * side + 2
+        pad = cfg.feather * side * 2 + 0.15 * side + 2
         x0, y0 = int(max(0, np.floor(bx1 - pad))), int(max(0, np.floor(by1 - pad)))
         x1, y1 = int(min(w, np.ceil(bx2 + pad))), int(min(h, np.ceil(by2 + pad)))
-        if x1 - x0 < 2 or y1 - y0 < 2:
+        return None if x1 - x0 < 2 or y1 - y0 < 2 else (x0, y0, x1, y1)
+
+    def _anonymize_face_inplace(self, image: np.ndarray, face: Face, rng: np.random.Generator) -> None:
+        """Anonymize one face in place. Fails closed: when the method cannot run on the face,
+        raises, or leaves the face box (nearly) unchanged, the fallback filter is applied instead
+        and ``face.extra`` says so (``method``, and ``fallback``: the reason).
+
+        A face that carries ``extra["render_refusal"]`` (a video's track verdict, see
+        :meth:`plan_video`; None = allowed) is not put through the render gate again."""
+        window = self._window(image, face)
+        if window is None:
             face.extra["method"] = "none"  # the region lies outside the image: nothing to hide
             return
+        x0, y0, x1, y1 = window
+        feather = self.config.feather * max(face.width, face.height, 1.0)
         crop = image[y0:y1, x0:x1].copy()
         local = face.shifted(x0, y0)
         reason = None
         try:
             if self.anonymizer.paints_new_faces:
-                # no new face on a non-face, a profile, ...; in a video, once refused, the whole
-                # track stays refused (the tracker carries it on): no flipping between frames
-                reason = face.extra.get("render_refusal") or render_gate.refusal(crop, local)
-                if reason is not None:
-                    face.extra["render_refusal"] = reason
+                # no new face on a non-face, a profile, ...
+                reason = face.extra["render_refusal"] if "render_refusal" in face.extra else render_gate.refusal(crop, local)
             if reason is None:
                 out = self._apply(self.anonymizer, crop, local, rng, feather)
                 if unchanged(crop, out, local.box):
@@ -143,6 +152,76 @@ class Pipeline:
             face.extra["method"], face.extra["fallback"] = self.fallback.name, reason
         image[y0:y1, x0:x1] = out
 
+    def _examine(self, image: np.ndarray, face: Face) -> None:
+        """Video pass 1, for methods that paint new faces: the render gate's verdict on this
+        detection and, where it may be drawn on, the identity the method would change."""
+        window = self._window(image, face)
+        if window is None:
+            face.extra["render_refusal"] = "outside the frame"
+            return
+        x0, y0, x1, y1 = window
+        crop, local = image[y0:y1, x0:x1], face.shifted(x0, y0)
+        reason = render_gate.refusal(crop, local)
+        face.extra["render_refusal"] = reason
+        if reason is None:
+            try:
+                code = self.anonymizer.identity_code(crop, local)
+            except Exception:  # noqa: BLE001 - the face is then judged frame by frame
+                code = None
+            if code is not None:
+                face.extra["identity_code"] = code
+
+    def plan_video(self, frames: Iterable[np.ndarray], fps: float,
+                   on_frame: Callable[[int], None] | None = None) -> tuple[list[list[Face]], list[int]]:
+        """Video pass 1: detect on every frame, link the detections into tracks and decide, per
+        track, what each frame must anonymize (detect/tracking.py: gaps bridged, boxes and
+        landmarks smoothed, a cover before and after, tracks cut at shot changes). Returns the faces of every frame and the
+        frames whose detection failed (to be blacked out: fail closed).
+
+        For methods that paint new faces, a track is one person: most of its detections must
+        pass the render gate or none of it is drawn on (it gets the fallback, so a person does
+        not flip between a new face and a blur), and it keeps one new identity: the method's
+        identity code averaged over the track (``extra["track_identity"]``), so only pose,
+        expression and light follow the frame."""
+        detections: list[list[Face]] = []
+        failed: list[int] = []
+        paints = self.anonymizer.paints_new_faces
+        shots = ShotCuts()
+        for index, frame in enumerate(frames):
+            shots.see(frame)
+            try:
+                faces = self.detect(frame)
+            except Exception:  # noqa: BLE001 - said by the caller; the frame is blacked out
+                failed.append(index)
+                faces = []
+            for face in faces:
+                face.extra["appearance"] = appearance(frame, face.box)
+                if paints:
+                    self._examine(frame, face)
+            detections.append(faces)
+            if on_frame is not None:
+                on_frame(index)
+        tracks = link_tracks(detections, max_gap=max(3, round(fps * TRACK_GAP_SECONDS)), cuts=shots.cuts)
+        plan = cover_tracks(tracks, len(detections), padding=max(2, round(fps * TRACK_PADDING_SECONDS)), cuts=shots.cuts)
+        if paints:
+            verdicts = {t.track_id: _track_verdict(t.faces.values()) for t in tracks}
+            for faces in plan:
+                for face in faces:
+                    refusal, identity = verdicts[face.track_id]
+                    if face.extra.get("padding"):
+                        face.extra["render_refusal"] = "no detection in this frame (cover before or after its track)"
+                    elif refusal is not None:
+                        face.extra["render_refusal"] = refusal
+                    elif identity is not None:
+                        # detected frames keep their own verdict; interpolated ones have none and
+                        # are looked at by the gate in pass 2
+                        face.extra["track_identity"] = identity
+        for faces in plan:
+            for face in faces:
+                face.extra.pop("appearance", None)
+                face.extra.pop("identity_code", None)
+        return plan, failed
+
     def _apply(self, anonymizer: Anonymizer, crop: np.ndarray, face: Face, rng: np.random.Generator,
                feather: float) -> np.ndarray:
         cfg = self.config
@@ -152,6 +231,28 @@ class Pipeline:
         else:
             pixels, mask = result, region_mask(face, crop.shape[:2], cfg.region, cfg.mask_scale)
         return blend(crop, pixels, feathered_alpha(mask, feather))
+
+
+# A video track is followed through detector misses of up to this long, and covered this long
+# before its first and after its last detection.
+TRACK_GAP_SECONDS = 0.5
+TRACK_PADDING_SECONDS = 0.2
+
+
+def _track_verdict(detections: Iterable[Face]) -> tuple[str | None, np.ndarray | None]:
+    """For a track of a method that paints new faces: why none of it may be drawn on (None: it
+    may, frame by frame), and the identity code it keeps (the detections' codes averaged,
+    weighted by detector score)."""
+    detections = list(detections)
+    refused = [f.extra["render_refusal"] for f in detections if f.extra.get("render_refusal")]
+    if 2 * len(refused) > len(detections):
+        return f"{Counter(refused).most_common(1)[0][0]} (most of its track)", None
+    coded = [f for f in detections if "identity_code" in f.extra]
+    if not coded:
+        return None, None
+    w = np.array([max(f.score, 1e-3) for f in coded], np.float64)
+    codes = np.stack([f.extra["identity_code"] for f in coded]).astype(np.float64)
+    return None, (w[:, None] * codes).sum(0).astype(np.float32) / np.float32(w.sum())
 
 
 # A face box whose pixels moved by less than this on average (0-255 levels, largest channel

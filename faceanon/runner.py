@@ -12,7 +12,6 @@ from typing import Callable
 
 import numpy as np
 
-from .detect.tracking import IoUTracker
 from .errors import FaceanonError, InputError, ProcessingError
 from .io import Job, read_image, write_image
 from .io import video as video_io
@@ -26,7 +25,7 @@ from .types import Face
 class RunOptions:
     quality: int = 95
     keep_metadata: bool = False
-    keep_audio: bool = False
+    keep_audio: bool = True
     allow_unprocessed: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
@@ -170,36 +169,46 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
                          f"{options.max_pixels / 1e6:.0f} MP (raise it with --max-pixels)")
     if getattr(pipeline.anonymizer, "payload", False) and not getattr(pipeline.anonymizer, "inverse", False):
         report.warnings.append(f"{job.src}: videos carry no recovery payload; deanonymizing it uses the image-only inverse")
-    tracker = IoUTracker()
-    failed: list[int] = []
-    bar = _progress_bar(info.frames, job.rel, options.progress)
+    # Pass 1: detections of every frame, linked into tracks (frames are not kept).
+    bar = _progress_bar(info.frames, f"{job.rel} 1/2 detect", options.progress)
+    try:
+        plan, failed = pipeline.plan_video(video_io.read_frames(job.src), info.fps,
+                                           on_frame=lambda i: bar is not None and bar.update(1))
+    finally:
+        if bar is not None:
+            bar.close()
+    failed = set(failed)
     seen: list[dict] = []  # what every anonymized face instance got (its extra)
 
     def process(frame: np.ndarray, index: int) -> np.ndarray:
         try:
-            faces = tracker.update(_detect_or_fail(pipeline, frame, f"{job.src} frame {index}"))
+            if index in failed:
+                raise ProcessingError("detection failed")
+            # a frame pass 1 did not see (should not happen) is detected on its own
+            faces = plan[index] if index < len(plan) else _detect_or_fail(pipeline, frame, f"{job.src} frame {index}")
             out, faces = pipeline.anonymize(frame, faces)
-            # copied: the tracker may hand the same Face on to the next frame
+            report.detections[f"{job.rel}#frame={index}"] = [f.to_dict() for f in faces]
             seen.extend({k: f.extra[k] for k in Face.REPORTED if k in f.extra} for f in faces)
+            if index < len(plan):
+                plan[index] = []  # done: free it
             return out
         except Exception:
-            failed.append(index)
+            failed.add(index)
             # Fail closed: a frame we could not anonymize is blacked out, not passed through.
             return frame if options.allow_unprocessed else np.zeros_like(frame)
 
-    def tick(n: int) -> None:
-        if bar is not None:
-            bar.update(1)
-
+    # Pass 2: anonymize and encode.
+    bar = _progress_bar(info.frames, f"{job.rel} 2/2 anonymize", options.progress)
     try:
-        report.warnings += video_io.transcode(job.src, job.dst, process, keep_audio=options.keep_audio, progress=tick)
+        report.warnings += video_io.transcode(job.src, job.dst, process, keep_audio=options.keep_audio,
+                                              progress=lambda n: bar is not None and bar.update(1))
     finally:
         if bar is not None:
             bar.close()
     if failed:
         fate = "left unchanged (--allow-unprocessed)" if options.allow_unprocessed else "blacked out"
         raise ProcessingError(f"{job.src}: {len(failed)} frame(s) could not be processed and were {fate} "
-                              f"(first: frame {failed[0]})")
+                              f"(first: frame {min(failed)})")
     report.faces += len(seen)
     return len(seen), _note_methods(report, str(job.src), seen)
 

@@ -79,8 +79,10 @@ class Face:
     REPORTED = ("method", "fallback")
 
     def to_dict(self) -> dict:
-        """``{"box": [x1, y1, x2, y2], "score": s}`` plus ``method`` (what was applied) and
+        """``{"box": [x1, y1, x2, y2], "score": s}``, ``track`` (videos), plus ``method`` (what was applied) and
         ``fallback`` (why the fallback filter was used) once the face was anonymized."""
         out: dict = {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4)}
+        if self.track_id is not None:
+            out["track"] = self.track_id
         out.update({k: self.extra[k] for k in self.REPORTED if k in self.extra})
         return out

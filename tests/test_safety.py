@@ -522,23 +522,3 @@ def test_identity_engines_paint_no_face_on_a_non_face_and_say_why(method, photo,
     assert by_side["right"] == {"method": "blur", "fallback": "not a face to a second detector family (MTCNN O-Net)"}
     assert by_side["tiny"] == {"method": "blur", "fallback": "too small to render (under 24 px)"}
     assert all(mean_change(wall, out, f.box) >= 1.0 for f in used if f.height >= 24 and f.center[0] < 250)  # the rest is flat
-
-
-def test_a_track_refused_once_stays_refused_so_a_person_does_not_flip(photo, detections, monkeypatch):
-    """In a video the gate's refusal holds for the rest of the track (the tracker carries it): a
-    face judged unsafe in one frame does not turn into a new face in the next and back."""
-    from faceanon.anonymize import render_gate
-    from faceanon.detect.tracking import IoUTracker
-
-    verdicts = iter(["not confirmed as a face by a second look"])
-    monkeypatch.setattr(render_gate, "refusal", lambda crop, face: next(verdicts, None))
-    pipe, tracker = Pipeline(PipelineConfig(method="cfa")), IoUTracker()
-    frames = []
-    for _ in range(3):
-        faces = tracker.update([faceanon.Face(f.box, f.score, f.landmarks5) for f in detections["yunet"][:1]])
-        frames.append(pipe.anonymize(photo, faces)[1][0].extra)
-    assert [e["method"] for e in frames] == ["blur", "blur", "blur"]
-    assert all(e["fallback"] == "not confirmed as a face by a second look" for e in frames)
-    # without a track (still images) every face is judged on its own
-    assert pipe.anonymize(photo, [faceanon.Face(f.box, f.score, f.landmarks5)
-                                  for f in detections["yunet"][:1]])[1][0].extra == {"method": "cfa"}

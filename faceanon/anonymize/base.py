@@ -43,6 +43,13 @@ class Anonymizer:
         raises :class:`~faceanon.errors.CannotAnonymize`: the pipeline applies its fallback."""
         raise NotImplementedError
 
+    def identity_code(self, crop: np.ndarray, face: Face) -> np.ndarray | None:
+        """For methods whose new face is a function of the face's identity: that identity, as a
+        vector. In a video the pipeline averages it over each track and hands it back in
+        ``face.extra["track_identity"]``, so one person keeps one new identity through the
+        clip instead of one that drifts with every frame's pose and light. None: not used."""
+        return None
+
     def recovery_payload(self, original: np.ndarray, anonymized: np.ndarray) -> bytes | None:
         """Bytes to append to an image output so the original can be restored (reversible
         methods only; see io/payload.py)."""

@@ -7,7 +7,7 @@ this face get?" (:meth:`IdentityReplacer.target`); encoding, rendering and blend
 None of them uses a face recognizer, so both SFace and dlib judge them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -61,12 +61,34 @@ class IdentityReplacer(Anonymizer):
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         raise NotImplementedError
 
+    def identity_code(self, crop: np.ndarray, face: Face) -> np.ndarray:
+        return face_space().encode(crop, face.landmarks68).identity
+
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
         fs = face_space()
         enc = fs.encode(crop, face.landmarks68)
-        t = self.target(fs, enc)
-        d_shape, d_tex = fs.deltas(enc, t.code)
+        held = face.extra.get("track_identity")
+        if held is None:
+            t = self.target(fs, enc)
+            code = t.code
+        else:
+            # A video track: the target is chosen once, from the track's identity, and this
+            # frame moves by the same step in the identity space; the frame's own variation
+            # (pose and light leaking into the code) is kept, not re-drawn.
+            t = self._held_target(fs, enc, held)
+            code = enc.identity + (t.code - held)
+        d_shape, d_tex = fs.deltas(enc, code)
         return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount))
+
+    def _held_target(self, fs: FaceSpace, enc: Encoding, held: np.ndarray) -> Target:
+        cache = self.__dict__.setdefault("_held_targets", {})
+        key = (np.asarray(held, np.float32).tobytes(), self.seed, getattr(self, "inverse", False),
+               tuple(sorted(self.describe().items())))
+        if key not in cache:
+            if len(cache) > 256:
+                cache.clear()
+            cache[key] = self.target(fs, replace(enc, identity=np.asarray(held, np.float32)))
+        return cache[key]
 
 
 def paste_region(crop: np.ndarray, region: np.ndarray, alpha: np.ndarray, bounds: tuple[int, int, int, int]):

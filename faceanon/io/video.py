@@ -88,8 +88,6 @@ def transcode(src: Path, dst: Path, process: Callable[[np.ndarray, int], np.ndar
     try:
         vin = container.streams.video[0]
         ain = container.streams.audio[0] if (keep_audio and container.streams.audio) else None
-        if keep_audio and ain is None:
-            warnings.append(f"{src}: --keep-audio: the video has no audio stream")
         rate = vin.average_rate or vin.guessed_rate or 25
         with atomic_path(dst) as tmp:
             out = av.open(str(tmp), mode="w", format=_FORMATS[dst.suffix.lower()])
