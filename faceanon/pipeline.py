@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+import cv2
 import numpy as np
 
 from .align import Landmarker
@@ -267,8 +268,8 @@ def unchanged(before: np.ndarray, after: np.ndarray, box: np.ndarray) -> bool:
     x2, y2 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
     if x2 <= x1 or y2 <= y1:
         return False  # nothing of the face lies in the image
-    diff = np.abs(before[y1:y2, x1:x2].astype(np.int16) - after[y1:y2, x1:x2].astype(np.int16)).max(axis=2)
-    return float(diff.mean()) < MIN_MEAN_CHANGE
+    b, g, r = cv2.split(cv2.absdiff(before[y1:y2, x1:x2], after[y1:y2, x1:x2]))
+    return float(cv2.mean(cv2.max(cv2.max(b, g), r))[0]) < MIN_MEAN_CHANGE
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:

@@ -292,3 +292,23 @@ def test_evaluate_video_reports_and_its_yardstick_can_fail(clip, tmp_path, capsy
     assert result["leak"] == 0 and result["uncovered"] == 0
     same = _judge(clip, clip, create_detector("centerface"), recognizer("sface"), "blur", [], None)
     assert same["leak"] == 1.0 and same["uncovered"] == same["lit_faces"] >= N_FRAMES - 2
+
+
+@pytest.mark.slow
+def test_the_footage_threshold_is_the_one_its_bench_computes(wider_dir):
+    """WILD_SFACE_THRESHOLD is the FAR 1e-2 point of different-people pairs within WIDER dev
+    photos (bench/wild_threshold.py); recomputed here so an edit or a model change shows."""
+    import itertools
+
+    from faceanon.detect import create_detector
+    from faceanon.evaluate.video import WILD_SFACE_THRESHOLD, different_people_threshold
+    from faceanon.io import read_image
+    from faceanon.models.recognizers import recognizer
+
+    detector, sface, sims = create_detector("yunet"), recognizer("sface"), []
+    for path in sorted((wider_dir / "images").rglob("*.jpg")):
+        rgb = read_image(path).rgb
+        emb = [sface.embed(rgb, f) for f in detector(rgb) if f.score >= 0.8 and f.height >= 32]
+        sims += [float(a @ b) for a, b in itertools.combinations(emb, 2)]
+    assert len(sims) > 1000
+    assert abs(different_people_threshold(np.array(sims), 1e-2) - WILD_SFACE_THRESHOLD) < 0.02

@@ -1,0 +1,65 @@
+"""SFace's threshold for "same person" in footage like ours: pairs of *different* people cut
+from the same photo (same light, blur and compression) on the WIDER dev subset.
+
+Every face YuNet finds at >= 0.8 with a height of 32 px or more is embedded with SFace (aligned
+on YuNet's own landmarks); every pair of faces in one photo is a different-people pair (a photo
+rarely holds one person twice). The FAR 1e-2 and 1e-3 points of their similarity are written to
+bench/results/wild_threshold.json; `faceanon evaluate video` uses the FAR 1e-2 point
+(faceanon/evaluate/video.py: WILD_SFACE_THRESHOLD), and prints how often LFW's threshold (0.363)
+calls two of these different people the same.
+
+    python bench/wild_threshold.py [--images DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from faceanon.detect import create_detector  # noqa: E402
+from faceanon.evaluate.datasets import DEFAULT_DATA  # noqa: E402
+from faceanon.evaluate.video import WILD_SFACE_THRESHOLD, different_people_threshold  # noqa: E402
+from faceanon.io import read_image  # noqa: E402
+from faceanon.models.recognizers import recognizer  # noqa: E402
+
+LFW_SFACE_THRESHOLD = 0.363
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", default=str(DEFAULT_DATA / "wider_face_val_subset"))
+    args = ap.parse_args()
+    root = Path(args.images)
+    detector, sface = create_detector("yunet"), recognizer("sface")
+    sims, photos = [], 0
+    for path in sorted(p for p in (root / "images").rglob("*.jpg")):
+        rgb = read_image(path).rgb
+        faces = [f for f in detector(rgb) if f.score >= 0.8 and f.height >= 32]
+        if len(faces) < 2:
+            continue
+        photos += 1
+        emb = [sface.embed(rgb, f) for f in faces]
+        sims += [float(a @ b) for a, b in itertools.combinations(emb, 2)]
+    sims = np.array(sims)
+    result = {
+        "photos_with_two_faces_or_more": photos, "pairs": int(len(sims)),
+        "threshold_far_1e-2": round(different_people_threshold(sims, 1e-2), 3),
+        "threshold_far_1e-3": round(different_people_threshold(sims, 1e-3), 3),
+        "far_at_lfw_threshold_0.363": round(float((sims >= LFW_SFACE_THRESHOLD).mean()), 4),
+        "far_at_shipped_threshold": round(float((sims >= WILD_SFACE_THRESHOLD).mean()), 4),
+        "shipped_threshold": WILD_SFACE_THRESHOLD,
+    }
+    out = REPO / "bench" / "results" / "wild_threshold.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
