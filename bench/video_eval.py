@@ -96,10 +96,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="blur,cfa")
     ap.add_argument("--clips", default="hamilton,hamilton_occluded,wider_pan")
+    ap.add_argument("--keep", help="keep the clips made and the anonymized ones in this folder")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+        tmp = Path(args.keep or tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
         makers = {"hamilton": lambda p: None, "hamilton_occluded": lambda p: occluded_clip(DEV_CLIP, p),
                   "wider_pan": pan_clip}
         for name in args.clips.split(","):

@@ -124,6 +124,7 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
     flicker_anon = flicker_orig = 0.0
     previous: tuple[np.ndarray, np.ndarray] | None = None
     uncovered_frames: list[int] = []
+    leaked: list[dict] = []
     painted = 0
     for index, (a, b) in enumerate(zip(video_io.read_frames(original), video_io.read_frames(anonymized))):
         shots.see(a)
@@ -143,7 +144,11 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
                 uncovered_frames.append(index)
             e_a, e_b = sface.embed(a, face), sface.embed(b, face)
             judged += 1
-            leaks += _cos(e_a, e_b) >= WILD_SFACE_THRESHOLD
+            similarity = _cos(e_a, e_b)
+            if similarity >= WILD_SFACE_THRESHOLD:
+                leaks += 1
+                leaked.append({"frame": index, "box": [round(float(v)) for v in face.box],
+                               "similarity": round(similarity, 3), "got": what[i]})
             per_face[i] = (e_a, e_b, what[i])
             painted += per_face[i][2] == method
         embeddings.append(per_face)
@@ -181,6 +186,7 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
         "lit_faces": lit,
         "leak": round(leaks / judged, 4) if judged else None,
         "leaks": int(leaks),
+        "leaked": leaked[:50],
         "painted": round(painted / judged, 4) if judged else None,
         "uncovered": int(uncovered),
         "uncovered_per_frame": round(uncovered / frames, 4) if frames else None,
