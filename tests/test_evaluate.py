@@ -128,7 +128,9 @@ def test_evaluate_end_to_end(mini, capsys):
     assert code == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["pairs"] == 16 and line["tpr_sface_original"] == 1.0
-    assert line["detection_yunet"] == 0.0  # masked faces are not found
+    # Masked faces are not found; a black oval can still draw a weak hit from YuNet at its
+    # recall-first 0.3 threshold, which depends on the last pixel of the feathered edge.
+    assert line["detection_yunet"] <= 2 / 16
     assert line["tpr_sface"] < 0.2 and line["ssim"] < 0.95
     saved = json.loads((report / "lfw" / "mask.json").read_text())
     assert saved["summary"]["tpr_dlib"] == line["tpr_dlib"]
