@@ -11,7 +11,7 @@ restored with `faceanon deanonymize` (the CLI, on files), in three ways:
 
 Each result is compared with the original b (whole-image SSIM) and matched against a with SFace
 and dlib at the FAR 1e-3 thresholds of `faceanon evaluate` (TPR). Writes
-bench/results/fit_recovery.json and refreshes the README table.
+bench/results/fit_recovery.json and refreshes its table in docs/.
 
     python bench/fit_recovery.py [--limit 300] [--datasets lfw,celeba] [--wrong 3] [--table-only]
     python bench/fit_recovery.py --method fit-net   # the trained FIT network (image-only inverse)
@@ -121,16 +121,19 @@ def main() -> int:
     ap.add_argument("--wrong", type=int, default=3)
     ap.add_argument("--method", default="fit", choices=["fit", "fit-net"])
     ap.add_argument("--out", help="default bench/results/<method>_recovery.json")
-    ap.add_argument("--readme", default=str(REPO / "README.md"))
-    ap.add_argument("--table-only", action="store_true", help="refresh the README table from --out, measure nothing")
+    ap.add_argument("--page", help="the page whose table is refreshed (default docs/identity.md for fit, "
+                    "docs/networks.md for fit-net; '' = none)")
+    ap.add_argument("--table-only", action="store_true", help="refresh the page's table from --out, measure nothing")
     args = ap.parse_args()
     args.out = args.out or str(REPO / f"bench/results/{args.method.replace('-', '_')}_recovery.json")
     section = f"{args.method}-recovery"
+    if args.page is None:
+        args.page = str(REPO / "docs" / ("identity.md" if args.method == "fit" else "networks.md"))
     if args.table_only:
         text = table(json.loads(Path(args.out).read_text()), args.method)
         print(text)
-        if args.readme:
-            replace_section(Path(args.readme), section, text)
+        if args.page:
+            replace_section(Path(args.page), section, text)
         return 0
     results = {}
     with tempfile.TemporaryDirectory(prefix="fit_recovery_") as tmp:
@@ -141,8 +144,8 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(results, indent=1))
     text = table(results, args.method)
     print(text)
-    if args.readme:
-        replace_section(Path(args.readme), section, text)
+    if args.page:
+        replace_section(Path(args.page), section, text)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The README's identity-replacement grid: the largest faces of samples/city.jpg (the only
+"""The identity-replacement grid of docs/identity.md: the largest faces of samples/city.jpg (the only
 image the repository may carry), each anonymized by the identity engines with several seeds and
 angles, whole-image pipeline, faces cut out and enlarged for viewing.
 

@@ -42,7 +42,7 @@ def main() -> int:
     ap.add_argument("--methods", default=",".join(ANONYMIZERS.names()))
     ap.add_argument("--images", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--readme", default=str(REPO / "README.md"))
+    ap.add_argument("--page", default=str(REPO / "docs" / "speed.md"), help="refresh its table ('' to skip)")
     args = ap.parse_args()
     lfw = sorted((DEFAULT_DATA / "lfw" / "images").rglob("*.jpg"))[:: 97][: args.images]
     lfw_imgs = [read_image(p).rgb for p in lfw]
@@ -80,8 +80,8 @@ def main() -> int:
                  "(`--methods fgsm,pgd --images 5` for the slow ones).")
     table = "\n".join(lines)
     print(table)
-    if args.readme:
-        replace_section(Path(args.readme), "speed", table)
+    if args.page:
+        replace_section(Path(args.page), "speed", table)
     return 0
 
 

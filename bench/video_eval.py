@@ -1,6 +1,6 @@
 """`faceanon evaluate video` on the dev clip and on clips made from real footage, for `blur`
 and `cfa` at their defaults. Writes bench/results/video_eval.json, prints the table of
-docs/video.md and saves a before/after sheet of frames per clip and method (bench/results/
+docs/video.md (and writes it there after a run of every default clip and run) and saves a before/after sheet of frames per clip and method (bench/results/
 video_sheets/, not in git) to look at.
 
 The clips (made in a temporary folder from ../shared, never shipped):
@@ -11,7 +11,10 @@ The clips (made in a temporary folder from ../shared, never shipped):
 * ``wider_pan``: a slow zoom and pan over 4 WIDER dev photos of groups (80 frames each, cuts
   between them): many real faces, small ones, moving with the camera.
 
-    python bench/video_eval.py [--methods blur,cfa] [--clips hamilton,hamilton_occluded,wider_pan]
+Each run is ``METHOD[@DETECTOR]`` (default detector: the pipeline's). The reference detector
+that judges a run is never a part of its detector (CenterFace, else MTCNN).
+
+    python bench/video_eval.py [--runs blur,cfa,blur@ensemble,cfa@ensemble] [--clips hamilton,hamilton_occluded,wider_pan]
 """
 from __future__ import annotations
 
@@ -28,12 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from faceanon.detect import create_detector  # noqa: E402
 from faceanon.evaluate.datasets import DEFAULT_DATA  # noqa: E402
+from faceanon.evaluate.readme import replace_section  # noqa: E402
 from faceanon.evaluate.video import evaluate_clip  # noqa: E402
 from faceanon.io import read_image  # noqa: E402
 from faceanon.io.video import read_frames, write_frames, probe  # noqa: E402
 from faceanon.pipeline import PipelineConfig  # noqa: E402
 
 DEV_CLIP = DEFAULT_DATA / "video" / "hamilton.mp4"
+DEFAULT_RUNS = "blur,cfa,blur@ensemble,cfa@ensemble"
+DEFAULT_CLIPS = "hamilton,hamilton_occluded,wider_pan"
 # Group photos of the WIDER dev subset with several faces of 20 px and more.
 PAN_PHOTOS = 4
 PAN_FRAMES = 80
@@ -87,15 +93,16 @@ def sheet(original: Path, anonymized: Path, dst: Path, picks: int = 6) -> None:
     cv2.imwrite(str(dst), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
 
 
-COLUMNS = [("clip", "clip"), ("method", "method"), ("leak", "leak"), ("uncovered", "uncovered faces"),
+COLUMNS = [("clip", "clip"), ("method", "method"), ("detector", "detector"), ("reference_detector", "judged against"),
+           ("leak", "leak"), ("uncovered", "uncovered faces"),
            ("lit_faces", "lit faces"), ("painted", "drawn by the method"), ("consistency_ratio", "identity consistency"),
            ("flicker_ratio", "flicker"), ("frames_per_second", "frames/s"), ("kept", "frames / fps / audio kept")]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--methods", default="blur,cfa")
-    ap.add_argument("--clips", default="hamilton,hamilton_occluded,wider_pan")
+    ap.add_argument("--runs", default=DEFAULT_RUNS, help="METHOD[@DETECTOR],...")
+    ap.add_argument("--clips", default=DEFAULT_CLIPS)
     ap.add_argument("--keep", help="keep the clips made and the anonymized ones in this folder")
     args = ap.parse_args()
     rows = []
@@ -107,22 +114,28 @@ def main() -> int:
         for name in args.clips.split(","):
             clip = DEV_CLIP if name == "hamilton" else tmp / f"{name}.mp4"
             makers[name](clip)
-            for method in args.methods.split(","):
-                out = tmp / f"{name}_{method}.mp4"
-                r = evaluate_clip(clip, PipelineConfig(method=method), out)
+            for run in args.runs.split(","):
+                method, _, detector = run.partition("@")
+                config = PipelineConfig(method=method, **({"detector": detector} if detector else {}))
+                tag = f"{name}_{method}" + (f"_{detector}" if detector else "")
+                out = tmp / f"{tag}.mp4"
+                r = evaluate_clip(clip, config, out)
                 r["clip"] = name
                 r["kept"] = (r["frames_in"] == r["frames_out"] and abs(r["fps_in"] - r["fps_out"]) < 0.01
                              and r["audio_in"] == r["audio_out"])
                 print(json.dumps(r), flush=True)
                 rows.append(r)
-                sheet(clip, out, REPO / "bench" / "results" / "video_sheets" / f"{name}_{method}.png")
+                sheet(clip, out, REPO / "bench" / "results" / "video_sheets" / f"{tag}.png")
     (REPO / "bench" / "results" / "video_eval.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print("| " + " | ".join(title for _, title in COLUMNS) + " |")
-    print("|" + "---|" * len(COLUMNS))
+    lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        cells = [r["clip"], f"`{r['method']}`"] + [("-" if r[k] is None else ("yes" if r[k] is True else "no" if r[k] is False else str(r[k])))
-                                                   for k, _ in COLUMNS[2:]]
-        print("| " + " | ".join(cells) + " |")
+        cells = [r["clip"], f"`{r['method']}`", f"`{r['detector']}`", r["reference_detector"]]
+        cells += ["-" if r[k] is None else "yes" if r[k] is True else "no" if r[k] is False else str(r[k]) for k, _ in COLUMNS[4:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    print(table)
+    if args.clips == DEFAULT_CLIPS and args.runs == DEFAULT_RUNS:
+        replace_section(REPO / "docs" / "video.md", "video-eval-table", table)
     return 0
 
 

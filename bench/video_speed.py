@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from faceanon.evaluate.datasets import DEFAULT_DATA  # noqa: E402
+from faceanon.evaluate.readme import replace_section  # noqa: E402
 from faceanon.io.video import probe  # noqa: E402
 
 
@@ -101,6 +102,14 @@ def main() -> int:
     out = REPO / "bench" / "results" / "video_speed.json"
     out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
                                "repeat": args.repeat, "rows": results}, indent=2) + "\n")
+    lines = ["| clip | method | frames/s | x real time | deface frames/s | faceanon's time / deface's |", "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['clip']} | `{r['method']}` | {r['fps']} | {r['real_time_factor']} | {r.get('deface_fps', '-')} | "
+                     f"{r.get('time_ratio_vs_deface', '-')} |")
+    table = "\n".join(lines) + f"\n\n{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}; {args.repeat} runs each, medians."
+    print(table)
+    if args.deface:
+        replace_section(REPO / "docs" / "video.md", "video-speed-table", table)
     return 0
 
 

@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--detectors", default=",".join(ALL))
     ap.add_argument("--no-deface", action="store_true", help="skip the deface reference")
     ap.add_argument("--out", default=str(REPO / "bench/results/wider_coverage.json"))
-    ap.add_argument("--readme", default=str(REPO / "README.md"), help="refresh its table ('' to skip)")
+    ap.add_argument("--page", default=str(REPO / "docs" / "detectors.md"), help="refresh its table ('' to skip)")
     args = ap.parse_args()
     root = Path(args.data)
     ann = load_annotations(root)
@@ -108,8 +108,8 @@ def main() -> int:
                  "regenerate with `python bench/wider_coverage.py`.")
     table = "\n".join(lines)
     print(table)
-    if args.readme and replace_section(Path(args.readme), "wider-coverage", table):
-        print(f"updated {args.readme}", file=sys.stderr)
+    if args.page and replace_section(Path(args.page), "wider-coverage", table):
+        print(f"updated {args.page}", file=sys.stderr)
     return 0
 
 

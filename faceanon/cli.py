@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="lfw/celeba: verification protocol on that pair list; all: every method on both; "
                          "wider: detection coverage on the WIDER subset, and with --method where the method painted "
                          "new faces and how real they look; video CLIP: leak, faces uncovered, identity consistency "
-                         "and flicker of the method on a clip; table: refresh the README table from report/")
+                         "and flicker of the method on a clip; table: refresh the results tables of README.md and docs/evaluation.md from report/")
     ev.add_argument("clip", nargs="?", help="with `video`: the video file")
     ev.add_argument("--save", help="with `video`: keep the anonymized clip at this path")
     ev.add_argument("--method", help="method to evaluate (default blur; with `wider`: none, detection coverage only)")
@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pairs", help="pairs file (LFW pairs.txt format or 'a b 1|0' lines)")
     ev.add_argument("--report", default="report", help="output folder (default report/)")
     ev.add_argument("--curve-pairs", type=ranged(int, 0, 100000), default=60, help="pairs per point of the controllability curve (0 = off)")
-    ev.add_argument("--readme", default="README.md", help="README whose results table `all` refreshes ('' = none)")
+    ev.add_argument("--readme", default="README.md", help="README whose short results table `all` and `table` refresh, "
+                    "with the full tables in docs/evaluation.md beside it ('' = none)")
     ev.add_argument("--methods", help="with `all`: comma-separated subset of methods")
     ev.add_argument("--after", choices=["jpeg75", "downscale0.5"],
                     help="degrade the anonymized images before scoring (robustness); the run is named METHOD@AFTER")
@@ -209,11 +210,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({k: v for k, v in result.items() if k != "non_faces"}))
         return 0
     if args.protocol == "table":
-        from .evaluate.readme import replace_section
-
-        if not replace_section(Path(args.readme), "results-table", ev.results_table(Path(args.report))):
-            raise UsageError(f"{args.readme}: no results-table markers")
-        replace_section(Path(args.readme), "robustness", ev.robustness_table(Path(args.report)))
+        ev.refresh_tables(Path(args.readme), Path(args.report))
         from .evaluate.report import scatter_plot
 
         for dataset in ev.DATASETS:

@@ -6,6 +6,7 @@ file handling (reading, writing, folders, video) lives in :mod:`faceanon.io` and
 """
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -148,6 +149,11 @@ class Pipeline:
             reason = f"{self.anonymizer.name} failed ({type(e).__name__}: {e})"
         if reason is None:
             face.extra["method"] = self.anonymizer.name
+            weight = face.extra.get("fallback_weight", 0.0)
+            if weight > 0:
+                # A video frame next to one its track could not be drawn on: fade towards the
+                # fallback instead of switching in one frame (more hiding, never less).
+                out = cv2.addWeighted(out, 1 - weight, self._apply(self.fallback, crop, local, rng, feather), weight, 0)
         else:
             out = self._apply(self.fallback, crop, local, rng, feather)
             face.extra["method"], face.extra["fallback"] = self.fallback.name, reason
@@ -217,6 +223,7 @@ class Pipeline:
                         # detected frames keep their own verdict; interpolated ones have none and
                         # are looked at by the gate in pass 2
                         face.extra["track_identity"] = identity
+            _fade_into_refusals(plan)
         for faces in plan:
             for face in faces:
                 face.extra.pop("appearance", None)
@@ -238,6 +245,30 @@ class Pipeline:
 # before its first and after its last detection.
 TRACK_GAP_SECONDS = 0.5
 TRACK_PADDING_SECONDS = 0.2
+
+
+# Frames of a drawn track this close to a frame of it that gets the fallback are faded towards
+# the fallback: 1 - d / (FADE_FRAMES + 1) of it at d frames away.
+FADE_FRAMES = 3
+
+
+def _fade_into_refusals(plan: list[list[Face]]) -> None:
+    """Mark, per track, the drawn frames near its refused ones with ``extra["fallback_weight"]``
+    (the cover before and after a track counts as refused, so every drawn track fades in and out)."""
+    refused: dict[int, list[int]] = {}
+    for t, faces in enumerate(plan):
+        for face in faces:
+            if face.track_id is not None and face.extra.get("render_refusal"):
+                refused.setdefault(face.track_id, []).append(t)
+    for t, faces in enumerate(plan):
+        for face in faces:
+            frames = refused.get(face.track_id)
+            if not frames or face.extra.get("render_refusal"):
+                continue
+            i = bisect.bisect_left(frames, t)  # frames were appended in order
+            d = min(abs(t - r) for r in frames[max(0, i - 1) : i + 1])
+            if d <= FADE_FRAMES:
+                face.extra["fallback_weight"] = 1 - d / (FADE_FRAMES + 1)
 
 
 def _track_verdict(detections: Iterable[Face]) -> tuple[str | None, np.ndarray | None]:

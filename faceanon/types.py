@@ -76,11 +76,12 @@ class Face:
         return [round(float(v), 2) for v in self.box] + [round(self.score, 4)]
 
     # Keys of ``extra`` that reports carry: what the face got, and why if it was the fallback.
-    REPORTED = ("method", "fallback")
+    REPORTED = ("method", "fallback", "fallback_weight")
 
     def to_dict(self) -> dict:
         """``{"box": [x1, y1, x2, y2], "score": s}``, ``track`` (videos), plus ``method`` (what was applied) and
-        ``fallback`` (why the fallback filter was used) once the face was anonymized."""
+        ``fallback`` (why the fallback filter was used) once the face was anonymized, and
+        ``fallback_weight`` where a video faded the method towards its fallback."""
         out: dict = {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4)}
         if self.track_id is not None:
             out["track"] = self.track_id

@@ -185,3 +185,31 @@ def test_password_methods_are_evaluated_under_a_fixed_password():
     assert evaluation_params("fit", {"password": "mine"}) == {"password": "mine"}
     assert evaluation_params("blur") == {} and evaluation_params(ORIGINAL) == {}
     Pipeline(PipelineConfig(method="fit", params=evaluation_params("fit")))  # builds
+
+
+def test_evaluate_table_refreshes_the_readme_and_docs_from_the_report(tmp_path, capsys):
+    """The README's short table and docs/evaluation.md's full one come from report/ (no figure
+    typed by hand); a page without its markers is a one-line error, not a silent no-op."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "docs").mkdir()
+    shutil.copy(repo / "README.md", tmp_path / "README.md")
+    shutil.copy(repo / "docs" / "evaluation.md", tmp_path / "docs" / "evaluation.md")
+    shutil.copytree(repo / "report", tmp_path / "report", ignore=shutil.ignore_patterns("*.png", "cache"))
+    cfa = json.loads((tmp_path / "report" / "lfw" / "cfa.json").read_text())["summary"]
+    cfa["tpr_sface"] = 0.4321  # a figure no page holds yet
+    saved = json.loads((tmp_path / "report" / "lfw" / "cfa.json").read_text())
+    saved["summary"] = cfa
+    (tmp_path / "report" / "lfw" / "cfa.json").write_text(json.dumps(saved))
+    assert main(["evaluate", "table", "--readme", str(tmp_path / "README.md"), "--report", str(tmp_path / "report")]) == 0
+    readme = (tmp_path / "README.md").read_text()
+    summary = readme[readme.index("results-summary:start"):readme.index("results-summary:end")]
+    row = next(line for line in summary.splitlines() if line.startswith("| `cfa` |"))
+    assert row.startswith("| `cfa` | 0.432 /") and "| `original` |" in summary
+    assert "| `cfa` | 1500 / 1497 | 0.432 /" in (tmp_path / "docs" / "evaluation.md").read_text()
+    (tmp_path / "README.md").write_text("# no markers\n")
+    capsys.readouterr()
+    assert main(["evaluate", "table", "--readme", str(tmp_path / "README.md"), "--report", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "README.md: no results-summary markers" in err[0]

@@ -121,8 +121,55 @@ def evaluate_all(limit: int | None, report_dir: Path, readme: Path | None, datas
             print(json.dumps({"run": r["run"], "dataset": dataset, **r["summary"]}), flush=True)
             results.append(r)
     if readme is not None:
-        replace_section(readme, "results-table", results_table(report_dir))
+        refresh_tables(readme, report_dir)
     return results
+
+
+# The README's short table: these runs, these figures; the full table is in docs/evaluation.md.
+SUMMARY_RUNS = (ORIGINAL, "blur", "pixelate", "mask", "adversarial", "cfa", "falco", "fit", "swap")
+
+
+def refresh_tables(readme: Path, report_dir: Path) -> None:
+    """The full results and robustness tables in docs/evaluation.md beside ``readme``, and the
+    short table in ``readme``; a page without its markers is an error, not a silent no-op."""
+    from ..errors import UsageError
+
+    page = Path(readme).parent / "docs" / "evaluation.md"
+    for path, name, body in ((page, "results-table", results_table(report_dir)),
+                             (page, "robustness", robustness_table(report_dir)),
+                             (Path(readme), "results-summary", summary_table(report_dir))):
+        if not path.is_file() or not replace_section(path, name, body):
+            raise UsageError(f"{path}: no {name} markers to refresh")
+
+
+def _default_runs(report_dir: Path) -> dict[str, dict[str, dict]]:
+    """run -> dataset -> its JSON, for the runs with default parameters and no degradation."""
+    rows: dict[str, dict[str, dict]] = {}
+    for dataset in DATASETS:
+        for p in sorted((Path(report_dir) / dataset).glob("*.json")):
+            data = json.loads(p.read_text())
+            if data.get("params") or data.get("after"):
+                continue
+            rows.setdefault(data["run"], {})[dataset] = data
+    return rows
+
+
+def summary_table(report_dir: Path) -> str:
+    """The README's results table: privacy, realism and utility of the main methods."""
+    rows = _default_runs(report_dir)
+    lines = ["| method | re-identified (TPR at FAR 1e-3), LFW SFace / dlib | CelebA SFace / dlib | "
+             "told from real faces (C2ST, 0.5 = never) | still detected (YuNet) | gender kept |",
+             "|---|---|---|---|---|---|"]
+    for run in SUMMARY_RUNS:
+        by = rows.get(run)
+        if not by:
+            continue
+        lfw, cel = by.get("lfw", {}).get("summary", {}), by.get("celeba", {}).get("summary", {})
+        s = lfw or cel
+        lines.append(f"| `{run}` | {_fmt(lfw.get('tpr_sface'))} / {_fmt(lfw.get('tpr_dlib'))} | "
+                     f"{_fmt(cel.get('tpr_sface'))} / {_fmt(cel.get('tpr_dlib'))} | {_fmt(s.get('c2st'), 2)} | "
+                     f"{_fmt(s.get('detection_yunet'), 2)} | {_fmt(s.get('gender_kept'), 2)} |")
+    return "\n".join(lines)
 
 
 def _fmt(v, digits=3) -> str:
@@ -139,14 +186,8 @@ def _c2st(summary: dict) -> str:
 
 
 def results_table(report_dir: Path) -> str:
-    """The README's results table from every default-parameter run in report/."""
-    rows = {}
-    for dataset in DATASETS:
-        for p in sorted((Path(report_dir) / dataset).glob("*.json")):
-            data = json.loads(p.read_text())
-            if data.get("params") or data.get("after"):
-                continue
-            rows.setdefault(data["run"], {})[dataset] = data
+    """The full results table (docs/evaluation.md) from every default-parameter run in report/."""
+    rows = _default_runs(report_dir)
     lines = [
         "| method | pairs LFW / CelebA | LFW TPR SFace / dlib | CelebA TPR SFace / dlib | realism C2ST LFW / CelebA | LFW rank-1 SFace / dlib | "
         "matches someone else SFace / dlib | det. YuNet / MTCNN / HOG | "
