@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
-from detector_search import CACHE, FOLDS, MIN_COVER, _covered  # noqa: E402
+from detector_search import CACHE, FOLDS, score_photo  # noqa: E402
 from faceanon.detect.base import box_iou, nms_indices  # noqa: E402
 from faceanon.evaluate.coverage import load_annotations  # noqa: E402
 from faceanon.evaluate.datasets import DEFAULT_DATA  # noqa: E402
@@ -132,27 +132,17 @@ def predict(model, x: np.ndarray) -> np.ndarray:
 
 
 def coverage(ann: dict, photos: list[str], boxes: dict, keep: dict) -> tuple[float, float, float]:
-    c16 = n16 = c8 = n8 = tp = n = 0
+    """(coverage of faces 16 px up, of faces 8-16 px, precision) of the kept candidates."""
+    total = np.zeros(4)
+    tp = n = 0
     for rel in photos:
         b = boxes[rel][keep[rel]]
-        gt_list = ann[rel]["boxes_xywh"]
-        gt = np.array(gt_list, np.float64).reshape(-1, 4)
-        frac = _covered(gt, b)
-        for (_, _, _, h), f, bad in zip(gt_list, frac, ann[rel].get("invalid", [0] * len(gt_list))):
-            if bad:
-                continue
-            if h >= 16:
-                n16 += 1
-                c16 += f >= MIN_COVER
-            elif h >= 8:
-                n8 += 1
-                c8 += f >= MIN_COVER
-        if len(b):
-            g = gt.copy()
-            g[:, 2:] += g[:, :2]
-            tp += int(on_face(b, g.astype(np.float32)).sum())
-            n += len(b)
-    return c16 / max(n16, 1), c8 / max(n8, 1), tp / max(n, 1)
+        total += score_photo(ann[rel], b)[:4]
+        gt = np.array(ann[rel]["boxes_xywh"], np.float32).reshape(-1, 4)
+        gt[:, 2:] += gt[:, :2]
+        tp += int(on_face(b, gt).sum())
+        n += len(b)
+    return total[0] / max(total[1], 1), total[2] / max(total[3], 1), tp / max(n, 1)
 
 
 def false_sheet(root: Path, names, boxes, labels, score, keep, dst: Path) -> None:
