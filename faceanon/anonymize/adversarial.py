@@ -44,6 +44,8 @@ class _PixelAttack(Anonymizer):
     """Signed-gradient steps on the cosine similarity to the original embedding, restricted to
     the face region and to an L-infinity ball of radius ``epsilon`` (in 0-1 intensity units)."""
 
+    needs_torch = True
+
     steps = 1
 
     def _attack(self, crop: np.ndarray, face: Face, epsilon: float, steps: int, step: float) -> tuple[np.ndarray, np.ndarray]:
@@ -114,6 +116,8 @@ class StructuredAdversarial(Anonymizer):
     deviation, drawn at the face's own geometry. Landmarks are held exactly (no geometry
     change), light is kept (the change's lowest band is removed, as in the identity engines).
     Signed-gradient steps against the differentiable SFace: dlib is the judge."""
+
+    needs_torch = True
 
     summary = "structured adversarial De-ID: face-space texture code pushed against SFace, geometry held; judge with dlib"
     needs_landmarks68 = True

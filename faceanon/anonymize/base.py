@@ -37,6 +37,8 @@ class Anonymizer:
     # Methods whose image outputs normally carry a recovery payload (fit): for them a file
     # without one is worth a warning when deanonymizing.
     writes_payload = False
+    # Methods built on PyTorch (the optional extra `faceanon[torch]`).
+    needs_torch = False
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """The anonymized crop (or ``(pixels, mask)``). A method that cannot run on this face

@@ -61,6 +61,7 @@ def load_network(name: str):
 class _NetworkAnonymizer(Anonymizer):
     needs_landmarks68 = True
     paints_new_faces = True
+    needs_torch = True
     network = ""
 
     def transform(self, net, cfg: dict, crop01: np.ndarray, pts: np.ndarray, rng: np.random.Generator) -> np.ndarray:

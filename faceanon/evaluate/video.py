@@ -176,6 +176,7 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
             similarity = _cos(e_a, e_b)
             if similarity >= WILD_SFACE_THRESHOLD:
                 count["leaks"] += 1
+                count["leaks_on_faces_the_run_missed"] += what[i] is None
                 leaked.append({"frame": index, "box": [round(float(v)) for v in face.box], "score": round(face.score, 3),
                                "similarity": round(similarity, 3), "got": what[i]})
             per_face[i] = (e_a, e_b, what[i])
@@ -216,6 +217,7 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
         "lit_faces": lit,
         "leak": round(count["leaks"] / lit, 4) if lit else None,
         "leaks": int(count["leaks"]),
+        "leaks_on_faces_the_run_missed": int(count["leaks_on_faces_the_run_missed"]),
         "leaked": leaked[:50],
         "painted": round(count["painted"] / lit, 4) if lit else None,
         "uncovered": int(count["uncovered"]),

