@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("image", nargs="?", default="samples/city.jpg")
     demo.add_argument("-o", "--output", default="demo")
     demo.add_argument("--methods", default="blur,pixelate,mask,noise,edge,superpixel,cfa")
+
+    sv = sub.add_parser("serve", help="a local web page: drop a photo or video, pick a method, compare, download")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
+    sv.add_argument("--port", type=ranged(int, 1, 65535), default=8000)
+    sv.add_argument("--max-upload-mb", type=ranged(float, 0.001, 10000), default=50, help="largest upload accepted")
     return parser
 
 
@@ -264,6 +269,11 @@ def _run(args: argparse.Namespace) -> int:
         run_demo(Path(args.image), Path(args.output), [m for m in args.methods.split(",") if m])
         return 0
 
+    if args.command == "serve":
+        from .serve import serve
+
+        serve(args.host, args.port, args.max_upload_mb)
+        return 0
     if args.command == "evaluate":
         return _evaluate(args)
     if args.command == "train":
