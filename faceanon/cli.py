@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="process every file again (default: a rerun into the same folder skips files its manifest "
                         "says are done with the same settings)")
     a.add_argument("--password", help="password of the reversible method fit (same as --param password=...)")
+    a.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default): this process; ray: Ray Data workers, each loading the models once")
+    a.add_argument("--workers", type=ranged(int, 1, 4096), default=2, help="with --engine ray: number of workers (default 2)")
+    a.add_argument("--ray-address", help="with --engine ray: a running cluster's address (default: a local Ray)")
     _add_detection_args(a)
 
     r = sub.add_parser("deanonymize", help="restore faces anonymized by the reversible method fit")
@@ -320,11 +324,18 @@ def _run(args: argparse.Namespace) -> int:
         into_an_input = any(Path(i).resolve() == out_dir for i in args.inputs)  # refused below; write nothing there
         if not (len(jobs) == 1 and jobs[0].dst == Path(args.output)) and not into_an_input:  # a folder run: resumable
             settings = {k: v for k, v in vars(args).items()
-                        if k not in ("inputs", "output", "files_from", "json", "quiet", "redo", "password", "command")}
+                        if k not in ("inputs", "output", "files_from", "json", "quiet", "redo", "password", "command",
+                                     "engine", "workers", "ray_address")}
             settings["param"] = sorted(p for p in (args.param or []) if not p.startswith("password="))
             settings["version"] = __version__
             manifest = Manifest(Path(args.output), settings, redo=args.redo)
-        report = anonymize_jobs(pipeline, jobs, options, manifest=manifest)
+        if args.engine == "ray":
+            from .scale import anonymize_with_ray
+
+            report = anonymize_with_ray(config, jobs, options, manifest, args.workers, args.ray_address,
+                                        on_error=lambda m: print(m, file=sys.stderr))
+        else:
+            report = anonymize_jobs(pipeline, jobs, options, manifest=manifest)
         if args.json:
             _write_json(args.json, report.detections)
     total = len(jobs)

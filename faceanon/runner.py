@@ -84,12 +84,14 @@ FileResult = tuple[int, Counter]
 
 def _run_jobs(jobs: list[Job], options: RunOptions, desc: str, image: Callable[[Job, RunReport], FileResult],
               video: Callable[[Job, RunReport], FileResult], on_error: Callable[[str], None],
-              manifest: Manifest | None = None) -> RunReport:
+              manifest: Manifest | None = None, tidy_outputs: bool = True) -> RunReport:
     """Each job through ``image`` or ``video``; a failing file becomes one error line and the
     batch goes on; warnings are said at the end. With a ``manifest``, files an earlier run
-    finished under the same settings are skipped and each finished file is recorded."""
+    finished under the same settings are skipped and each finished file is recorded, and the
+    partial files a killed run left in the output folders are removed first (``tidy_outputs``;
+    off where other workers write into the same folders)."""
     report = RunReport()
-    if manifest is not None:
+    if manifest is not None and tidy_outputs:
         remove_stale_parts({j.dst.parent for j in jobs if j.dst is not None})
     try:
         for job in _files(jobs, options, desc):
@@ -133,9 +135,11 @@ def _note_methods(report: RunReport, where: str, extras: list[dict]) -> Counter:
 
 
 def anonymize_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
-                   on_error: Callable[[str], None] = _say, manifest: Manifest | None = None) -> RunReport:
+                   on_error: Callable[[str], None] = _say, manifest: Manifest | None = None,
+                   tidy_outputs: bool = True) -> RunReport:
     return _run_jobs(jobs, options, "anonymize", lambda job, report: _anonymize_image(pipeline, job, options, report),
-                     lambda job, report: _anonymize_video(pipeline, job, options, report), on_error, manifest)
+                     lambda job, report: _anonymize_video(pipeline, job, options, report), on_error, manifest,
+                     tidy_outputs)
 
 
 def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> FileResult:
