@@ -112,6 +112,7 @@ def create_app(max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, workdir: Path | Non
     from fastapi import FastAPI, Query, Request
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.background import BackgroundTask
+    from starlette.concurrency import run_in_threadpool
 
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="faceanon-serve-"))
     root.chmod(0o700)
@@ -170,15 +171,20 @@ def create_app(max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, workdir: Path | Non
                 if not sep:
                     raise UsageError(f"parameter {item!r}: expected key=value")
                 params[key] = value
-            key = (method, detector, tuple(sorted(params.items())))
-            with lock:
-                if key not in pipelines:
-                    pipelines.clear()  # keep one configuration's models in memory
-                    pipelines[key] = Pipeline(PipelineConfig(method=method, detector=detector,
-                                                             params=ANONYMIZERS.parse_params(method, params)))
-                output = job / f"anonymized{suffix if suffix in IMAGE_EXTENSIONS else '.mp4'}"
-                jobs = plan_jobs([str(source)], str(output))
-                report = anonymize_jobs(pipelines[key], jobs, RunOptions(progress=False), on_error=lambda m: None)
+            output = job / f"anonymized{suffix if suffix in IMAGE_EXTENSIONS else '.mp4'}"
+            jobs = plan_jobs([str(source)], str(output))
+
+            def work():
+                key = (method, detector, tuple(sorted(params.items())))
+                with lock:
+                    if key not in pipelines:
+                        pipelines.clear()  # keep one configuration's models in memory
+                        pipelines[key] = Pipeline(PipelineConfig(method=method, detector=detector,
+                                                                 params=ANONYMIZERS.parse_params(method, params)))
+                    return anonymize_jobs(pipelines[key], jobs, RunOptions(progress=False), on_error=lambda m: None)
+
+            # in a worker thread: the server keeps answering (and serving results) meanwhile
+            report = await run_in_threadpool(work)
             if not report.ok:
                 # the runner's one-line reason, with the user's file name instead of ours
                 raise UsageError(report.errors[0].replace(str(source), name))
