@@ -19,7 +19,7 @@ from .io.atomic import atomic_path
 from .io.manifest import Manifest
 from .io.images import DEFAULT_MAX_PIXELS
 from .pipeline import MASK_SCALE_RANGE, Pipeline, PipelineConfig
-from .registry import range_violation
+from .registry import key_values, range_violation
 from .runner import RunOptions, anonymize_jobs, deanonymize_jobs, detect_jobs
 
 
@@ -48,16 +48,6 @@ def ranged(kind: type, low: float | None = None, high: float | None = None, low_
 
     parse.__name__ = kind.__name__  # what argparse names in its own messages
     return parse
-
-
-def _key_values(items: list[str] | None, flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{flag} expects key=value, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
 
 
 def _add_detection_args(p: argparse.ArgumentParser) -> None:
@@ -202,7 +192,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(evaluate_wider(args.detector, args.images)))
         return 0
     method = args.method or "blur"
-    params = ev.evaluation_params(method, _key_values(args.param, "--param"))
+    params = ev.evaluation_params(method, key_values(args.param, "--param"))
     config = PipelineConfig(method=method, params=params, detector=args.detector, seed=args.seed)
     if args.protocol == "video":
         if not args.clip:
@@ -291,7 +281,7 @@ def _run(args: argparse.Namespace) -> int:
                             args.batch, args.device, args.threads, args.seed, progress=not args.quiet)
         print(f"faceanon: {args.network} at step {result['step']} in {args.out}", file=sys.stderr)
         return 0
-    detector_params = _key_values(args.detector_param, "--detector-param")
+    detector_params = key_values(args.detector_param, "--detector-param")
     options = RunOptions(max_pixels=args.max_pixels, progress=not args.quiet and sys.stderr.isatty())
     if args.command == "detect":
         pipeline = Pipeline(PipelineConfig(detector=args.detector, detector_params=detector_params))
@@ -299,7 +289,7 @@ def _run(args: argparse.Namespace) -> int:
         report = detect_jobs(pipeline, jobs, options)
         _write_json(args.json, report.detections)
     elif args.command == "deanonymize":
-        params = {**_key_values(args.param, "--param"), "password": args.password}
+        params = {**key_values(args.param, "--param"), "password": args.password}
         pipeline = Pipeline(PipelineConfig(method=args.method, params=params, detector=args.detector,
                                            detector_params=detector_params))
         if not hasattr(pipeline.anonymizer, "inverse"):
@@ -309,7 +299,7 @@ def _run(args: argparse.Namespace) -> int:
         jobs = plan_jobs(args.inputs, args.output, args.files_from)
         report = deanonymize_jobs(pipeline, args.password, jobs, options)
     else:
-        params = _key_values(args.param, "--param")
+        params = key_values(args.param, "--param")
         if args.password is not None:
             params["password"] = args.password
         config = PipelineConfig(method=args.method, params=params, detector=args.detector,

@@ -11,6 +11,18 @@ from .errors import UsageError
 T = TypeVar("T")
 
 
+def key_values(items: list[str] | None, what: str) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}``; an item without ``=`` is a one-line error naming ``what``
+    (the option or field it came from)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} expects key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def format_range(low: float | None, high: float | None, low_open: bool = False, high_open: bool = False) -> str:
     """'1..100' for a closed range, interval notation where an end is open or missing."""
     if low is not None and high is not None and not low_open and not high_open:

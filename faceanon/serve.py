@@ -20,6 +20,7 @@ from .detect import DETECTORS
 from .errors import FaceanonError, UsageError
 from .io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, plan_jobs
 from .pipeline import Pipeline, PipelineConfig
+from .registry import key_values
 from .runner import RunOptions, anonymize_jobs
 
 DEFAULT_MAX_UPLOAD_MB = 50
@@ -165,12 +166,7 @@ def create_app(max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, workdir: Path | Non
                     f.write(chunk)
             if size == 0:
                 raise UsageError(f"{name}: the upload is empty")
-            params = {}
-            for item in param:
-                key, sep, value = item.partition("=")
-                if not sep:
-                    raise UsageError(f"parameter {item!r}: expected key=value")
-                params[key] = value
+            params = key_values(param, "param")
             output = job / f"anonymized{suffix if suffix in IMAGE_EXTENSIONS else '.mp4'}"
             jobs = plan_jobs([str(source)], str(output))
 
