@@ -283,17 +283,18 @@ def test_drawn_frames_fade_into_the_fallback_next_to_refused_ones():
     assert FADE_FRAMES == 3 and weights == [0, 0, 0.25, 0.5, 0.75, 0, 0.75, 0.5, 0.25, 0, 0, 0]
 
     image = np.random.default_rng(0).integers(0, 255, (120, 120, 3), np.uint8)
-    box = [30, 30, 90, 90]
     pipe = Pipeline(PipelineConfig(method="mask", params={"color": "0,0,0"}, region="box", feather=0))
-    masked, _ = pipe.anonymize(image, [Face(box)])
-    blurred = pipe.fallback.apply(image[30:90, 30:90].copy(), Face([0, 0, 60, 60]), np.random.default_rng(0))
-    faded = Face(box)
-    faded.extra["fallback_weight"] = 0.5
-    mixed, faces = pipe.anonymize(image, [faded])
-    assert faces[0].to_dict()["method"] == "mask" and faces[0].to_dict()["fallback_weight"] == 0.5
-    inner = mixed[40:80, 40:80].astype(int)
-    assert np.all(masked[40:80, 40:80] == 0)
-    assert np.abs(inner - blurred[10:50, 10:50].astype(int) / 2).max() <= 2
+    outputs = {}
+    for weight in (0.0, 0.5, 1.0):
+        face = Face([30, 30, 90, 90])
+        if weight:
+            face.extra["fallback_weight"] = weight
+        outputs[weight], faces = pipe.anonymize(image, [face])
+        assert faces[0].to_dict()["method"] == "mask"
+    assert faces[0].to_dict()["fallback_weight"] == 1.0
+    masked, half, blurred = (outputs[w][40:80, 40:80].astype(int) for w in (0.0, 0.5, 1.0))
+    assert np.all(masked == 0) and blurred.mean() > 60  # all fallback: the blur, not the mask
+    assert np.abs(half - (masked + blurred) / 2).max() <= 1
 
 
 def test_same_seed_same_video(clip, tmp_path):
