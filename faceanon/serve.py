@@ -203,7 +203,7 @@ def create_app(max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, workdir: Path | Non
         summary = (f"{report.faces} face(s) anonymized with {method}{fallback}" if not video
                    else f"video anonymized with {method}: {report.faces} face(s) over all frames{fallback}")
         return {"result": f"/result/{token}", "name": f"anonymized-{Path(name).stem}{output.suffix}", "video": video,
-                "faces": faces, "summary": summary, "warnings": report.warnings}
+                "faces": faces, "summary": summary, "warnings": [w.replace(str(source), name) for w in report.warnings]}
 
     @app.get("/result/{token}")
     def result(token: str):
