@@ -197,7 +197,8 @@ def create_app(max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, workdir: Path | Non
         results[token] = output
         faces = report.detections.get(jobs[0].rel, [])
         if not faces:  # a video: the faces of its first frame that had any
-            faces = next((v for k, v in sorted(report.detections.items()) if v), [])
+            frames = sorted((int(k.rsplit("#frame=", 1)[1]), v) for k, v in report.detections.items() if "#frame=" in k)
+            faces = next((v for _, v in frames if v), [])
         video = suffix in VIDEO_EXTENSIONS
         fallback = f", {report.fallbacks} got the fallback blur" if report.fallbacks else ""
         summary = (f"{report.faces} face(s) anonymized with {method}{fallback}" if not video
