@@ -145,6 +145,18 @@ def write_table(rows: list[dict], to_docs: bool) -> None:
     print(table)
     if to_docs:
         replace_section(REPO / "docs" / "video.md", "video-eval-table", table)
+        replace_section(REPO / "README.md", "video-summary", readme_table(rows))
+
+
+def readme_table(rows: list[dict]) -> str:
+    """The README's few video figures: each clip with the default detector."""
+    lines = ["| clip (default detector) | method | leak | faces left uncovered | identity consistency | flicker |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["detector"] == PipelineConfig().detector:
+            lines.append(f"| {r['clip']} | `{r['method']}` | {r['leak']} | {r['uncovered']} of {r['lit_faces']} | "
+                         f"{r['consistency_ratio'] if r['method'] != 'blur' else '-'} | {r['flicker_ratio']} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
