@@ -109,6 +109,57 @@ def features(rgb: np.ndarray, boxes: np.ndarray, per_view: np.ndarray, use: set[
     return np.array(out, np.float32).reshape(len(boxes), -1)
 
 
+def crops(rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N, 3, CROP, CROP) float crops of the candidates (box grown 1.2x, square), in [0, 1]."""
+    out = np.zeros((len(boxes), 3, CROP, CROP), np.float32)
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1, 1.0) * 1.2
+        M = np.array([[CROP / side, 0, CROP / 2 - cx * CROP / side], [0, CROP / side, CROP / 2 - cy * CROP / side]], np.float32)
+        out[i] = cv2.warpAffine(rgb, M, (CROP, CROP), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE).transpose(2, 0, 1) / 255
+    return out
+
+
+def train_cnn(pixels: np.ndarray, x: np.ndarray, y: np.ndarray, seed: int = 0, epochs: int = 12):
+    """A small CNN on the crops, its last layer also fed the candidate's scalar features."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Sequential(
+                nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.head = nn.Sequential(nn.Linear(64 + x.shape[1], 64), nn.ReLU(), nn.Linear(64, 1))
+
+        def forward(self, img, feat):
+            return self.head(torch.cat([self.conv(img), feat], 1))[:, 0]
+
+    net = Net()
+    opt = torch.optim.Adam(net.parameters(), 2e-3, weight_decay=1e-4)
+    img, feat = torch.from_numpy(pixels), torch.from_numpy(((x - mu) / sd).astype(np.float32))
+    target = torch.from_numpy(y.astype(np.float32))
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(y), generator=gen).split(128):
+            flip = torch.rand(len(idx), generator=gen) < 0.5  # mirrored faces are faces
+            batch = torch.where(flip[:, None, None, None], img[idx].flip(3), img[idx])
+            loss = nn.functional.binary_cross_entropy_with_logits(net(batch, feat[idx]), target[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+
+    def score(p: np.ndarray, f: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.sigmoid(net(torch.from_numpy(p), torch.from_numpy(((f - mu) / sd).astype(np.float32)))).numpy()
+    return score
+
+
 def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Standardized logistic regression by Newton steps; returns (mean, std, weights)."""
     mu, sd = x.mean(0), x.std(0) + 1e-6
@@ -169,6 +220,8 @@ def main() -> int:
     ap.add_argument("--data", default=str(DEFAULT_DATA / "wider_face_val_subset"))
     ap.add_argument("--target", type=float, default=0.98)
     ap.add_argument("--features", default="scores,geometry,hog")
+    ap.add_argument("--model", choices=["logistic", "cnn"], default="logistic",
+                    help="cnn: a small CNN on 32 px crops plus the scalar features (needs torch)")
     ap.add_argument("--on-face", choices=["iou", "centre"], default="iou", help="what counts as a detection on a face")
     ap.add_argument("--sheet", help="PNG of the 64 kept candidates of 16 px or more that lie on no annotated face, "
                     "highest verifier score first (are they faces WIDER left unannotated?)")
@@ -180,11 +233,14 @@ def main() -> int:
     names = sorted(ann)
     cached = {v: json.loads((CACHE / f"search_{v}.json").read_text()) for v in VIEWS}
     use = set(args.features.split(","))
-    boxes, feats, labels = {}, {}, {}
+    boxes, feats, labels, pixels = {}, {}, {}, {}
     for rel in names:
         b, s = candidates(cached, rel)
         boxes[rel] = b
-        feats[rel] = features(read_image(root / "images" / rel).rgb, b, s, use)
+        rgb = read_image(root / "images" / rel).rgb
+        feats[rel] = features(rgb, b, s, use)
+        if args.model == "cnn":
+            pixels[rel] = crops(rgb, b)
         gt = np.array(ann[rel]["boxes_xywh"], np.float32).reshape(-1, 4)
         gt[:, 2:] += gt[:, :2]
         labels[rel] = on_face(b, gt).astype(np.float64)
@@ -194,10 +250,14 @@ def main() -> int:
         train = [r for r in names if fold[r] != k]
         x = np.vstack([feats[r] for r in train])
         y = np.concatenate([labels[r] for r in train])
-        model = logistic(x, y)
+        if args.model == "cnn":
+            score = train_cnn(np.concatenate([pixels[r] for r in train]), x, y, seed=k)
+        else:
+            model = logistic(x, y)
+            score = lambda p, f: predict(model, f)  # noqa: E731
         for r in names:
             if fold[r] == k:
-                held_score[r] = predict(model, feats[r]) if len(feats[r]) else np.zeros(0)
+                held_score[r] = score(pixels.get(r), feats[r]) if len(feats[r]) else np.zeros(0)
 
     def threshold_for(photos: list[str]) -> float:
         """The highest keep threshold at which ``photos`` stay covered at the target."""
@@ -217,7 +277,7 @@ def main() -> int:
     c16, c8, prec = coverage(ann, names, boxes, keep)
     all_c16, all_c8, all_prec = coverage(ann, names, boxes, {r: np.ones(len(boxes[r]), bool) for r in names})
     result = {
-        "views": VIEWS, "features": sorted(use), "on_face": ON_FACE, "target": args.target, "photos": len(names),
+        "views": VIEWS, "features": sorted(use), "model": args.model, "on_face": ON_FACE, "target": args.target, "photos": len(names),
         "candidates": int(sum(len(b) for b in boxes.values())),
         "candidates_on_faces": int(sum(labels[r].sum() for r in names)),
         "before_verifier": {"covered_16px_up": round(all_c16, 4), "covered_8_16px": round(all_c8, 4), "precision": round(all_prec, 4)},
@@ -227,7 +287,7 @@ def main() -> int:
     }
     if args.sheet:
         false_sheet(root, names, boxes, labels, held_score, keep, Path(args.sheet))
-    (REPO / "bench" / "results" / "verifier_search.json").write_text(json.dumps(result, indent=1) + "\n")
+    (REPO / "bench" / "results" / f"verifier_search{'_cnn' if args.model == 'cnn' else ''}.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
     return 0
 
