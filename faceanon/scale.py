@@ -89,7 +89,7 @@ def anonymize_with_ray(config: PipelineConfig, jobs: list[Job], options: RunOpti
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
                      **({} if address else {"num_cpus": workers}))
-        # again, and for every child logger: Ray configures its loggers when it starts
+        # Ray configures its loggers when it starts: quiet them (errors still show) after that
         for name in [n for n in logging.root.manager.loggerDict if n.startswith("ray")] + ["ray", "ray.data"]:
             logging.getLogger(name).setLevel(logging.ERROR)
         context = ray.data.DataContext.get_current()
@@ -98,7 +98,8 @@ def anonymize_with_ray(config: PipelineConfig, jobs: list[Job], options: RunOpti
         context.print_on_execution_start = False
         items = [{"rel": j.rel, "src": str(j.src), "dst": str(j.dst) if j.dst else "", "refused": j.error or ""}
                  for j in todo]
-        results = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        # a few blocks per worker keeps them all busy without a block per file on huge jobs
+        results = ray.data.from_items(items, override_num_blocks=min(len(items), 16 * workers)).map_batches(
             _Worker, fn_constructor_kwargs={"config": config, "options": RunOptions(**{**vars(options), "progress": False})},
             batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
         try:
