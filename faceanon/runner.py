@@ -82,40 +82,69 @@ def _files(jobs: list[Job], options: RunOptions, desc: str):
 FileResult = tuple[int, Counter]
 
 
+def pending_jobs(jobs: list[Job], manifest: Manifest | None, report: RunReport) -> list[Job]:
+    """The jobs left to do. With a ``manifest``, files an earlier run finished under the same
+    settings are counted in ``report`` as done (skipped) and left out, and the partial files a
+    killed run left in the output folders are removed first."""
+    if manifest is None:
+        return list(jobs)
+    remove_stale_parts({j.dst.parent for j in jobs if j.dst is not None})
+    todo = []
+    for job in jobs:
+        if manifest.is_done(job.rel, job.src, job.dst):
+            report.done += 1
+            report.skipped += 1
+        else:
+            todo.append(job)
+    return todo
+
+
+def settle_job(report: RunReport, manifest: Manifest | None, job: Job, result: FileResult | None, error: str | None,
+               on_error: Callable[[str], None]) -> None:
+    """Count one processed file (``result``) or failed one (``error``: one line said now) and record it."""
+    if error is None:
+        faces, methods = result
+        report.done += 1
+        if manifest is not None:
+            manifest.record(job.rel, job.src, job.dst, "done", faces, dict(methods))
+    else:
+        report.errors.append(error)
+        on_error(f"error: {error}")
+        if manifest is not None:
+            manifest.record(job.rel, job.src, job.dst, "error", error=error)
+
+
+def say_warnings(report: RunReport, on_error: Callable[[str], None]) -> None:
+    for w in report.warnings:
+        on_error(f"warning: {w}")
+
+
+def _process(job: Job, report: RunReport, image: Callable[[Job, RunReport], FileResult],
+             video: Callable[[Job, RunReport], FileResult]) -> FileResult:
+    if job.error:
+        raise InputError(job.src, job.error)
+    return (video if job.is_video else image)(job, report)
+
+
 def _run_jobs(jobs: list[Job], options: RunOptions, desc: str, image: Callable[[Job, RunReport], FileResult],
               video: Callable[[Job, RunReport], FileResult], on_error: Callable[[str], None],
-              manifest: Manifest | None = None, tidy_outputs: bool = True) -> RunReport:
+              manifest: Manifest | None = None) -> RunReport:
     """Each job through ``image`` or ``video``; a failing file becomes one error line and the
-    batch goes on; warnings are said at the end. With a ``manifest``, files an earlier run
-    finished under the same settings are skipped and each finished file is recorded, and the
-    partial files a killed run left in the output folders are removed first (``tidy_outputs``;
-    off where other workers write into the same folders)."""
+    batch goes on; warnings are said at the end. With a ``manifest``, finished files are skipped
+    (:func:`pending_jobs`) and each processed file is recorded."""
     report = RunReport()
-    if manifest is not None and tidy_outputs:
-        remove_stale_parts({j.dst.parent for j in jobs if j.dst is not None})
     try:
-        for job in _files(jobs, options, desc):
-            if manifest is not None and manifest.is_done(job.rel, job.src, job.dst):
-                report.done += 1
-                report.skipped += 1
-                continue
+        for job in _files(pending_jobs(jobs, manifest, report), options, desc):
             try:
-                if job.error:
-                    raise InputError(job.src, job.error)
-                faces, methods = (video if job.is_video else image)(job, report)
-                report.done += 1
-                if manifest is not None:
-                    manifest.record(job.rel, job.src, job.dst, "done", faces, dict(methods))
+                result = _process(job, report, image, video)
             except FaceanonError as e:
-                report.errors.append(str(e))
-                on_error(f"error: {e}")
-                if manifest is not None:
-                    manifest.record(job.rel, job.src, job.dst, "error", error=str(e))
+                settle_job(report, manifest, job, None, str(e), on_error)
+            else:
+                settle_job(report, manifest, job, result, None, on_error)
     finally:
         if manifest is not None:
             manifest.close()
-    for w in report.warnings:
-        on_error(f"warning: {w}")
+    say_warnings(report, on_error)
     return report
 
 
@@ -134,12 +163,20 @@ def _note_methods(report: RunReport, where: str, extras: list[dict]) -> Counter:
     return methods
 
 
+def _anonymize_steps(pipeline: Pipeline, options: RunOptions):
+    return (lambda job, report: _anonymize_image(pipeline, job, options, report),
+            lambda job, report: _anonymize_video(pipeline, job, options, report))
+
+
 def anonymize_jobs(pipeline: Pipeline, jobs: list[Job], options: RunOptions,
-                   on_error: Callable[[str], None] = _say, manifest: Manifest | None = None,
-                   tidy_outputs: bool = True) -> RunReport:
-    return _run_jobs(jobs, options, "anonymize", lambda job, report: _anonymize_image(pipeline, job, options, report),
-                     lambda job, report: _anonymize_video(pipeline, job, options, report), on_error, manifest,
-                     tidy_outputs)
+                   on_error: Callable[[str], None] = _say, manifest: Manifest | None = None) -> RunReport:
+    return _run_jobs(jobs, options, "anonymize", *_anonymize_steps(pipeline, options), on_error, manifest)
+
+
+def anonymize_file(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> FileResult:
+    """One job anonymized (faces, methods), its figures added to ``report``; a failure raises
+    :class:`FaceanonError` (what ``anonymize_jobs`` does per file, for other schedulers)."""
+    return _process(job, report, *_anonymize_steps(pipeline, options))
 
 
 def _anonymize_image(pipeline: Pipeline, job: Job, options: RunOptions, report: RunReport) -> FileResult:

@@ -15,28 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .errors import UsageError
-from .io.manifest import Manifest, remove_stale_parts
+from .errors import FaceanonError, UsageError
+from .io.manifest import Manifest
 from .io.paths import Job
 from .pipeline import PipelineConfig
-from .runner import RunOptions, RunReport, anonymize_jobs
-
-
-class _Recorder:
-    """Stands in for the manifest inside a worker: nothing is skipped, each result is kept for
-    the driver to record."""
-
-    def __init__(self) -> None:
-        self.entries: list[dict] = []
-
-    def is_done(self, rel, src, dst) -> bool:
-        return False
-
-    def record(self, rel, src, dst, status, faces=0, methods=None, error=None) -> None:
-        self.entries.append({"status": status, "faces": faces, "methods": methods or {}, "error": error})
-
-    def close(self) -> None:
-        pass
+from .runner import RunOptions, RunReport, anonymize_file, pending_jobs, say_warnings, settle_job
 
 
 class _Worker:
@@ -53,15 +36,16 @@ class _Worker:
                                                "warnings", "fallbacks", "detections")}
         for rel, src, dst, refused in zip(batch["rel"], batch["src"], batch["dst"], batch["refused"]):
             job = Job(Path(src), str(rel), Path(dst) if dst else None, str(refused) or None)
-            recorder = _Recorder()
-            report = anonymize_jobs(self.pipeline, [job], self.options, on_error=lambda m: None,
-                                    manifest=recorder, tidy_outputs=False)
-            entry = recorder.entries[0] if recorder.entries else {"status": "error", "faces": 0, "methods": {},
-                                                                     "error": "; ".join(report.errors) or "not processed"}
-            for key, value in (("rel", str(rel)), ("src", str(src)), ("dst", str(dst)), ("status", entry["status"]),
-                               ("faces", int(entry["faces"])), ("methods", dict(entry["methods"])),
-                               ("error", entry["error"] or ""), ("warnings", list(report.warnings)),
-                               ("fallbacks", report.fallbacks), ("detections", dict(report.detections))):
+            report = RunReport()
+            try:
+                faces, methods = anonymize_file(self.pipeline, job, self.options, report)
+                status, error = "done", ""
+            except FaceanonError as e:
+                faces, methods, status, error = 0, {}, "error", str(e)
+            for key, value in (("rel", str(rel)), ("src", str(src)), ("dst", str(dst)), ("status", status),
+                               ("faces", int(faces)), ("methods", dict(methods)), ("error", error),
+                               ("warnings", list(report.warnings)), ("fallbacks", report.fallbacks),
+                               ("detections", dict(report.detections))):
                 out[key].append(value)
         return out
 
@@ -77,14 +61,7 @@ def anonymize_with_ray(config: PipelineConfig, jobs: list[Job], options: RunOpti
     except ImportError:
         raise UsageError("--engine ray needs Ray: pip install 'faceanon[ray]'") from None
     report = RunReport()
-    todo = []
-    for job in jobs:
-        if manifest is not None and job.dst is not None and manifest.is_done(job.rel, job.src, job.dst):
-            report.done += 1
-            report.skipped += 1
-        else:
-            todo.append(job)
-    remove_stale_parts({j.dst.parent for j in todo if j.dst is not None})
+    todo = pending_jobs(jobs, manifest, report)
     if todo:
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
@@ -104,21 +81,16 @@ def anonymize_with_ray(config: PipelineConfig, jobs: list[Job], options: RunOpti
             batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
         try:
             for row in results.iter_rows():
-                if manifest is not None:
-                    manifest.record(row["rel"], Path(row["src"]), Path(row["dst"]), row["status"], row["faces"],
-                                    row["methods"], row["error"] or None)
+                job = Job(Path(row["src"]), row["rel"], Path(row["dst"]) if row["dst"] else None)
                 if row["status"] == "done":
-                    report.done += 1
                     report.faces += row["faces"]
                     report.fallbacks += row["fallbacks"]
                     report.detections.update(row["detections"])
-                else:
-                    report.errors.append(row["error"])
-                    on_error(f"error: {row['error']}")
                 report.warnings += list(row["warnings"])
+                settle_job(report, manifest, job, (row["faces"], row["methods"]) if row["status"] == "done" else None,
+                           row["error"] or None, on_error)
         finally:
             if manifest is not None:
                 manifest.close()
-    for w in report.warnings:
-        on_error(f"warning: {w}")
+    say_warnings(report, on_error)
     return report
