@@ -32,6 +32,7 @@ from faceanon.detect.base import box_iou, nms_indices  # noqa: E402
 from faceanon.evaluate.coverage import load_annotations  # noqa: E402
 from faceanon.evaluate.datasets import DEFAULT_DATA  # noqa: E402
 from faceanon.io import read_image  # noqa: E402
+from faceanon.models.verifier.model import fit_logistic, predict_logistic  # noqa: E402
 
 VIEWS = {"yunet": 0.3, "centerface": 0.1, "yunet-x2": 0.3, "centerface-x2": 0.1}
 CROP = 32
@@ -106,7 +107,30 @@ def features(rgb: np.ndarray, boxes: np.ndarray, per_view: np.ndarray, use: set[
             crop = cv2.warpAffine(grey, M, (CROP, CROP), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
             f += list(hog(crop.astype(np.float32)))
         out.append(f)
-    return np.array(out, np.float32).reshape(len(boxes), -1)
+    out = np.array(out, np.float32).reshape(len(boxes), -1)
+    if "mtcnn" in use and len(boxes):
+        out = np.hstack([out, mtcnn_scores(rgb, boxes)])
+    return out
+
+
+_MTCNN = None
+
+
+def mtcnn_scores(rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """MTCNN's own face/not-face judgement of each candidate: R-Net (24 px) and O-Net (48 px)
+    face probabilities on its square box, and O-Net's again on the box O-Net itself refines."""
+    global _MTCNN
+    from faceanon.detect.mtcnn import MTCNNDetector, _regress, box_crops, square_boxes
+
+    if _MTCNN is None:
+        _MTCNN = MTCNNDetector()
+    sq = square_boxes(boxes.astype(np.float32))
+    _, r_prob = _MTCNN._rnet.run(None, {"input_2": box_crops(rgb, sq, 24).transpose(0, 2, 1, 3)})
+    reg, _, o_prob = _MTCNN._onet.run(None, {"input_3": box_crops(rgb, sq, 48).transpose(0, 2, 1, 3)})
+    refined = square_boxes(_regress(sq, reg))
+    _, _, o2_prob = _MTCNN._onet.run(None, {"input_3": box_crops(rgb, refined, 48).transpose(0, 2, 1, 3)})
+    p = np.clip(np.stack([r_prob[:, 1], o_prob[:, 1], o2_prob[:, 1]], 1), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p)).astype(np.float32)
 
 
 def crops(rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -160,28 +184,6 @@ def train_cnn(pixels: np.ndarray, x: np.ndarray, y: np.ndarray, seed: int = 0, e
     return score
 
 
-def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 300) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardized logistic regression by Newton steps; returns (mean, std, weights)."""
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    z = np.hstack([(x - mu) / sd, np.ones((len(x), 1), np.float32)]).astype(np.float64)
-    w = np.zeros(z.shape[1])
-    for _ in range(min(steps, 50)):
-        p = 1 / (1 + np.exp(-z @ w))
-        g = z.T @ (p - y) + l2 * len(y) * w
-        H = (z * (p * (1 - p))[:, None]).T @ z + l2 * len(y) * np.eye(len(w))
-        step = np.linalg.solve(H, g)
-        w -= step
-        if np.abs(step).max() < 1e-6:
-            break
-    return mu, sd, w
-
-
-def predict(model, x: np.ndarray) -> np.ndarray:
-    mu, sd, w = model
-    z = np.hstack([(x - mu) / sd, np.ones((len(x), 1), np.float32)])
-    return 1 / (1 + np.exp(-z @ w))
-
-
 def coverage(ann: dict, photos: list[str], boxes: dict, keep: dict) -> tuple[float, float, float]:
     """(coverage of faces 16 px up, of faces 8-16 px, precision) of the kept candidates."""
     total = np.zeros(4)
@@ -220,14 +222,19 @@ def main() -> int:
     ap.add_argument("--data", default=str(DEFAULT_DATA / "wider_face_val_subset"))
     ap.add_argument("--target", type=float, default=0.98)
     ap.add_argument("--features", default="scores,geometry,hog")
+    ap.add_argument("--views", default=",".join(f"{v}:{t}" for v, t in VIEWS.items()),
+                    help="candidate views and their score floors, VIEW:FLOOR,... (cached by detector_search.py)")
     ap.add_argument("--model", choices=["logistic", "cnn"], default="logistic",
                     help="cnn: a small CNN on 32 px crops plus the scalar features (needs torch)")
     ap.add_argument("--on-face", choices=["iou", "centre"], default="iou", help="what counts as a detection on a face")
+    ap.add_argument("--suffix", default="", help="appended to the result file's name")
     ap.add_argument("--sheet", help="PNG of the 64 kept candidates of 16 px or more that lie on no annotated face, "
                     "highest verifier score first (are they faces WIDER left unannotated?)")
     args = ap.parse_args()
     global ON_FACE
     ON_FACE = args.on_face
+    VIEWS.clear()
+    VIEWS.update({v: float(t) for v, t in (item.split(":") for item in args.views.split(","))})
     root = Path(args.data)
     ann = load_annotations(root)
     names = sorted(ann)
@@ -253,8 +260,8 @@ def main() -> int:
         if args.model == "cnn":
             score = train_cnn(np.concatenate([pixels[r] for r in train]), x, y, seed=k)
         else:
-            model = logistic(x, y)
-            score = lambda p, f: predict(model, f)  # noqa: E731
+            model = fit_logistic(x, y)
+            score = lambda p, f: predict_logistic(model, f)  # noqa: E731
         for r in names:
             if fold[r] == k:
                 held_score[r] = score(pixels.get(r), feats[r]) if len(feats[r]) else np.zeros(0)
@@ -287,7 +294,7 @@ def main() -> int:
     }
     if args.sheet:
         false_sheet(root, names, boxes, labels, held_score, keep, Path(args.sheet))
-    (REPO / "bench" / "results" / f"verifier_search{'_cnn' if args.model == 'cnn' else ''}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (REPO / "bench" / "results" / f"verifier_search{'_cnn' if args.model == 'cnn' else ''}{args.suffix}.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
     return 0
 

@@ -14,7 +14,7 @@ The clips (made in a temporary folder from ../shared, never shipped):
 Each run is ``METHOD[@DETECTOR]`` (default detector: the pipeline's). The reference detector
 that judges a run is never a part of its detector (CenterFace, else MTCNN).
 
-    python bench/video_eval.py [--runs blur,cfa,blur@ensemble,cfa@ensemble] [--clips hamilton,hamilton_occluded,wider_pan]
+    python bench/video_eval.py [--runs blur,cfa,blur@yunet,cfa@yunet] [--clips hamilton,hamilton_occluded,wider_pan]
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from faceanon.io.video import read_frames, write_frames, probe  # noqa: E402
 from faceanon.pipeline import PipelineConfig  # noqa: E402
 
 DEV_CLIP = DEFAULT_DATA / "video" / "hamilton.mp4"
-DEFAULT_RUNS = "blur,cfa,blur@ensemble,cfa@ensemble"
+DEFAULT_RUNS = "blur,cfa,blur@yunet,cfa@yunet"
 DEFAULT_CLIPS = "hamilton,hamilton_occluded,wider_pan"
 # Group photos of the WIDER dev subset with several faces of 20 px and more.
 PAN_PHOTOS = 4

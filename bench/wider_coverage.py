@@ -22,6 +22,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from faceanon.detect import DEFAULT_DETECTOR  # noqa: E402
 from faceanon.detect.base import box_iou  # noqa: E402
 from faceanon.evaluate.coverage import box_of, load_annotations, wider_coverage  # noqa: E402
 from faceanon.evaluate.readme import replace_section  # noqa: E402
@@ -91,20 +92,23 @@ def main() -> int:
         secs = run_deface_reference(root, ann, det_json) if name == "deface-reference" else run_cli(name, root, det_json)
         dets = json.loads(det_json.read_text())
         cov = wider_coverage(ann, dets, mask_scale=1.3, min_height=16, min_cover=0.7)
+        cov["h8-16"] = wider_coverage(ann, dets, mask_scale=1.3, min_height=8, min_cover=0.7)["h8-16"]
         results[name] = {"coverage": cov, "precision_iou0.3": round(precision(ann, dets), 4),
                          "detections": sum(len(v) for v in dets.values()), "seconds": round(secs, 1),
                          "images": len(ann)}
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(json.dumps(results, indent=1))
         print(f"{name}: covered {cov['all']['covered']} of {cov['all']['faces']} faces", file=sys.stderr)
-    lines = ["| detector | covered (h >= 16 px) | h 16-32 | h 32-64 | h 64-128 | h >= 128 | precision | s/image |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| detector | covered (h >= 16 px) | h 8-16 | h 16-32 | h 32-64 | h 64-128 | h >= 128 | precision | s/image |",
+             "|---|---|---|---|---|---|---|---|---|"]
     order = [n for n in ALL + ["deface-reference"] if n in results]
     for name in order:
         r = results[name]
         c = r["coverage"]
-        label = "deface 1.5.0 itself (CenterFace, thresh 0.2)" if name == "deface-reference" else name
-        lines.append(f"| {label} | **{c['all']['covered']:.3f}** | {c['h16-32']['covered']:.3f} | "
+        label = ("deface 1.5.0 itself (CenterFace, thresh 0.2)" if name == "deface-reference"
+                 else f"{name} (default)" if name == DEFAULT_DETECTOR else name)
+        small = f"{c['h8-16']['covered']:.3f}" if "h8-16" in c else "-"
+        lines.append(f"| {label} | **{c['all']['covered']:.3f}** | {small} | {c['h16-32']['covered']:.3f} | "
                      f"{c['h32-64']['covered']:.3f} | {c['h64-128']['covered']:.3f} | {c['h128-up']['covered']:.3f} | "
                      f"{r['precision_iou0.3']:.2f} | {r['seconds'] / r['images']:.2f} |")
     faces = results[order[0]]["coverage"]["all"]["faces"]

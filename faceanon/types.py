@@ -75,11 +75,13 @@ class Face:
         """``[x1, y1, x2, y2, score]`` rounded for JSON output."""
         return [round(float(v), 2) for v in self.box] + [round(self.score, 4)]
 
-    # Keys of ``extra`` that reports carry: what the face got, and why if it was the fallback.
-    REPORTED = ("method", "fallback", "fallback_weight")
+    # Keys of ``extra`` that reports carry: the verifier's face probability (ensemble detections),
+    # what the face got, and why if it was the fallback.
+    REPORTED = ("verifier", "method", "fallback", "fallback_weight")
 
     def to_dict(self) -> dict:
-        """``{"box": [x1, y1, x2, y2], "score": s}``, ``track`` (videos), plus ``method`` (what was applied) and
+        """``{"box": [x1, y1, x2, y2], "score": s}``, ``track`` (videos), ``verifier`` (the verifier's face
+        probability, where the detector has one), plus ``method`` (what was applied) and
         ``fallback`` (why the fallback filter was used) once the face was anonymized, and
         ``fallback_weight`` where a video faded the method towards its fallback."""
         out: dict = {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4)}

@@ -100,7 +100,7 @@ def test_evaluate_wider_with_a_method(tmp_path, capsys):
     boxes = [[float(f.box[0]), float(f.box[1]), float(f.box[2] - f.box[0]), float(f.box[3] - f.box[1])] for f in faces]
     # one real face left out of the annotations: whatever lands on it counts as a non-face
     (root / "annotations.json").write_text(json.dumps({"street/city.jpg": {"boxes_xywh": boxes[1:]}}))
-    assert main(["evaluate", "wider", "--method", "blur", "--images", str(root), "--report", str(tmp_path / "r"), "-q"]) == 0
+    assert main(["evaluate", "wider", "--method", "blur", "--images", str(root), "--detector", "yunet", "--report", str(tmp_path / "r"), "-q"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["faces"] == len(faces)
     assert out["got"].get("blur on a non-face", 0) >= 1 and out["got"].get("blur on a face", 0) == len(faces) - out["got"]["blur on a non-face"]

@@ -323,7 +323,7 @@ def test_evaluate_video_reports_and_its_yardstick_can_fail(clip, tmp_path, capsy
     assert abs(result["fps_out"] - FPS) < 0.01
     assert result["lit_faces"] >= N_FRAMES - 2
     assert result["leak"] == 0 and result["uncovered"] == 0
-    assert result["reference_detector"] == "centerface" and result["reference_min_score"] > 0
+    assert result["reference_detector"] == "mtcnn" and result["reference_min_score"] > 0  # the default uses CenterFace
     same = _judge(clip, clip, create_detector("centerface"), recognizer("sface"), "blur", [], None)
     assert same["leak"] == 1.0 and same["uncovered"] == same["lit_faces"] >= N_FRAMES - 2
     # A face counts as covered only where a face of the run lies over it: changed pixels alone

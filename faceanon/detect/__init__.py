@@ -2,7 +2,7 @@
 from . import centerface, dlib_detectors, ensemble, mtcnn, yunet  # noqa: F401  (registration)
 from .base import DETECTORS, Detector, box_iou, nms
 
-DEFAULT_DETECTOR = "yunet"
+DEFAULT_DETECTOR = "ensemble"
 
 
 def create_detector(name: str = DEFAULT_DETECTOR, **params) -> Detector:

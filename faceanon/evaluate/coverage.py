@@ -47,7 +47,7 @@ def wider_coverage(annotations: dict, detections: dict, mask_scale: float = 1.3,
                    min_cover: float = 0.7) -> dict:
     """Share of annotated faces (height >= ``min_height``, not flagged invalid) covered by the
     detections, overall and per official subset and per size band."""
-    bands = [(16, 32), (32, 64), (64, 128), (128, 1 << 30)]
+    bands = [(lo, hi) for lo, hi in [(8, 16), (16, 32), (32, 64), (64, 128), (128, 1 << 30)] if hi > min_height]
     hits: dict[str, list[bool]] = {"all": [], "easy": [], "medium": [], "hard": []}
     hits.update({f"h{lo}-{hi if hi < 1 << 30 else 'up'}": [] for lo, hi in bands})
     for rel, ann in annotations.items():

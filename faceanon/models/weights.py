@@ -59,5 +59,6 @@ def onnx_session(key: str, model_bytes: bytes | None = None):
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = model_bytes if model_bytes is not None else str(model_path(key))
     return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
