@@ -114,7 +114,30 @@ def main() -> int:
     print(table)
     if args.deface:
         replace_section(REPO / "docs" / "speed.md", "image-speed", table)
+        replace_section(REPO / "README.md", "detection-summary", readme_table(rows))
     return 0
+
+
+def readme_table(rows: list[dict]) -> str:
+    """The README's detection figures: WIDER coverage and precision (bench/wider_coverage.py's
+    results) beside this run's speed against deface."""
+    coverage = json.loads((REPO / "bench" / "results" / "wider_coverage.json").read_text())
+    lines = ["| detector | WIDER faces covered, h >= 16 px / 8-16 px | precision | images/s (`blur`, whole command) | time / deface's |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        c = coverage.get(r["detector"])
+        if c is None or "time_ratio_vs_deface" not in r:
+            continue
+        label = f"`{r['detector']}`" + (" (default)" if r["detector"] == DEFAULT_DETECTOR else "")
+        small = c["coverage"].get("h8-16", {}).get("covered")
+        lines.append(f"| {label} | {c['coverage']['all']['covered']:.3f} / {small if small is None else f'{small:.3f}'} | "
+                     f"{c['precision_iou0.3']:.2f} | {r['images_per_s']} | {r['time_ratio_vs_deface']:.2f} |")
+    ref = coverage.get("deface-reference")
+    if ref and rows and "deface_images_per_s" in rows[0]:
+        small = ref["coverage"].get("h8-16", {}).get("covered")
+        lines.append(f"| deface 1.5.0 | {ref['coverage']['all']['covered']:.3f} / {small if small is None else f'{small:.3f}'} | "
+                     f"{ref['precision_iou0.3']:.2f} | {statistics.median(r['deface_images_per_s'] for r in rows)} | 1 |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
