@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from faceanon.detect import DEFAULT_DETECTOR  # noqa: E402
 from faceanon.evaluate.wild import evaluate_wider_method  # noqa: E402
 from faceanon.pipeline import PipelineConfig  # noqa: E402
 
@@ -30,7 +31,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", default="cfa")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--detector", default="yunet")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR)
     ap.add_argument("--images", type=int, default=0, help="first N images only (0 = all)")
     ap.add_argument("--skip", type=int, default=0, help="leave out the first N images (e.g. those thresholds were read on)")
     ap.add_argument("--sheet", help="PNG sheet of the synthesized faces (24 px or more, and all on non-faces)")

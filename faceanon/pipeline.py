@@ -58,6 +58,9 @@ class Pipeline:
         DETECTORS.parse_params(config.detector, config.detector_params)
         self._detector = None
         self._landmarker = None
+        # Video tracks whose new face a recognizer still matched to the person: they keep the
+        # fallback for the rest of the track (one change per track, not a flip every frame).
+        self._recognized_tracks: set[int] = set()
 
     @property
     def detector(self):
@@ -143,6 +146,8 @@ class Pipeline:
                 out = self._apply(self.anonymizer, crop, local, rng, feather)
                 if unchanged(crop, out, local.box):
                     reason = "the method left the face unchanged"
+                elif self.anonymizer.paints_new_faces:
+                    reason = self._still_recognized(crop, out, local, face.track_id)
         except CannotAnonymize as e:
             reason = str(e)
         except Exception as e:  # noqa: BLE001 - one face's failure must not leave it visible
@@ -158,6 +163,26 @@ class Pipeline:
             out = self._apply(self.fallback, crop, local, rng, feather)
             face.extra["method"], face.extra["fallback"] = self.fallback.name, reason
         image[y0:y1, x0:x1] = out
+
+    def _still_recognized(self, crop: np.ndarray, out: np.ndarray, face: Face, track: int | None) -> str | None:
+        """The recognizer gate on a drawn face: SFace, aligned with the original's landmarks,
+        compares the new face with the one it replaces; at or above the same-footage threshold
+        (different people in one photo pass it 1 % of the time) the new face still shows the
+        person, and the fallback is used. Small crowd faces are where this happens: hair,
+        outline and light stay, and little is left to change."""
+        if track is not None and track in self._recognized_tracks:
+            return "its track's new face was still recognizable in an earlier frame"
+        if face.landmarks5 is None:
+            return None
+        from .models.recognizers import SAME_FOOTAGE_SFACE_THRESHOLD, recognizer
+
+        sface = recognizer("sface")
+        similarity = float(sface.embed(crop, face) @ sface.embed(out, face))
+        if similarity < SAME_FOOTAGE_SFACE_THRESHOLD:
+            return None
+        if track is not None:
+            self._recognized_tracks.add(track)
+        return f"still recognizable (SFace {similarity:.2f} >= {SAME_FOOTAGE_SFACE_THRESHOLD})"
 
     def _examine(self, image: np.ndarray, face: Face) -> None:
         """Video pass 1, for methods that paint new faces: the render gate's verdict on this
@@ -193,6 +218,7 @@ class Pipeline:
         detections: list[list[Face]] = []
         failed: list[int] = []
         paints = self.anonymizer.paints_new_faces
+        self._recognized_tracks = set()  # track ids start again with every video
         shots = ShotCuts()
         for index, frame in enumerate(frames):
             shots.see(frame)

@@ -14,7 +14,26 @@ def lfw_detected(lfw_face):
 
 
 def _cfa(img, face, **params):
-    return faceanon.anonymize(img, method="cfa", faces=[faceanon.Face(face.box, face.score, face.landmarks5)], **params)
+    """The engine's own output, blended in as the pipeline does, without the pipeline's gates
+    (the recognizer gate rightly blurs the small angles these tests need)."""
+    from faceanon.pipeline import Pipeline
+
+    pipe = Pipeline(method="cfa", params=params)
+    pipe.anonymizer.seed = pipe.config.seed
+    f = pipe.add_landmarks(img, [faceanon.Face(face.box, face.score, face.landmarks5)])[0]
+    return pipe._apply(pipe.anonymizer, img.copy(), f, np.random.default_rng(0), pipe.config.feather * max(f.width, f.height))
+
+
+def test_a_new_face_the_recognizer_still_matches_gets_the_fallback(lfw_face, lfw_detected):
+    """angle 0 gives back the same person: the recognizer gate blurs it and says why; the
+    default angle passes."""
+    from faceanon.pipeline import Pipeline
+
+    pipe = Pipeline(method="cfa", params={"angle": 0})
+    _, used = pipe.anonymize(lfw_face, [faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5)])
+    assert used[0].extra["method"] == "blur" and used[0].extra["fallback"].startswith("still recognizable (SFace")
+    _, used = Pipeline(method="cfa").anonymize(lfw_face, [faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5)])
+    assert used[0].extra["method"] == "cfa"
 
 
 def test_encode_round_trip_is_identity(lfw_face, lfw_detected):
@@ -191,3 +210,20 @@ def test_composites_with_glasses_are_never_drawn():
     for i in np.flatnonzero(glasses)[:5]:
         # even a code sitting exactly on a glasses composite gets another one
         assert not glasses[bank.nearest(bank.codes[i])]
+
+
+def test_a_recognized_track_keeps_the_fallback(lfw_face, lfw_detected):
+    """In a video, once a track's new face was still recognizable it keeps the fallback for the
+    rest of the track (one change, not a flip every frame); a new video starts afresh."""
+    from faceanon.pipeline import Pipeline
+
+    pipe = Pipeline(method="cfa", params={"angle": 0})
+
+    def frame():
+        face = faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5, track_id=3)
+        return pipe.anonymize(lfw_face, [face])[1][0].extra["fallback"]
+
+    assert frame().startswith("still recognizable")
+    assert frame() == "its track's new face was still recognizable in an earlier frame"
+    pipe.plan_video([], fps=25)
+    assert frame().startswith("still recognizable")

@@ -37,14 +37,11 @@ import numpy as np
 from ..detect import create_detector
 from ..detect.tracking import ShotCuts, link_tracks
 from ..io import video as video_io
+from ..models.recognizers import SAME_FOOTAGE_SFACE_THRESHOLD
 from ..types import Face
 
-# SFace's cosine similarity above which two faces cut from one kind of footage count as the same
-# person: the FAR 1e-2 point of pairs of different people in the same photo (1,882 pairs: every
-# two faces of 32 px or more that YuNet finds at >= 0.8 in one of 126 WIDER dev photos), from
-# `python bench/wild_threshold.py` (bench/results/wild_threshold.json). FAR 1e-2, not 1e-3: the
-# 1e-3 point of ~2,000 pairs rests on two of them. LFW's 0.363 passes 6.8 % of these pairs.
-WILD_SFACE_THRESHOLD = 0.537
+# The same-footage SFace threshold (models/recognizers.py) is the judge's, and the render gate's.
+WILD_SFACE_THRESHOLD = SAME_FOOTAGE_SFACE_THRESHOLD
 REFERENCE_DETECTOR = "centerface"
 # The reference must not be a part of the run's own detector (a judge that is the accused finds
 # nothing missing): runs whose detector uses CenterFace are judged against MTCNN.

@@ -23,6 +23,14 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
+# SFace's cosine similarity above which two faces cut from one kind of footage count as the same
+# person: the FAR 1e-2 point of pairs of different people in the same photo (1,882 pairs: every
+# two faces of 32 px or more that YuNet finds at >= 0.8 in one of 126 WIDER dev photos), from
+# `python bench/wild_threshold.py` (bench/results/wild_threshold.json). FAR 1e-2, not 1e-3: the
+# 1e-3 point of ~2,000 pairs rests on two of them. LFW's 0.363 passes 6.8 % of these pairs.
+SAME_FOOTAGE_SFACE_THRESHOLD = 0.537
+
+
 class SFace:
     name = "sface"
 
