@@ -145,7 +145,10 @@ class Pipeline:
             if reason is None:
                 out = self._apply(self.anonymizer, crop, local, rng, feather)
                 if unchanged(crop, out, local.box):
-                    reason = "the method left the face unchanged"
+                    # A flat patch (night sky, a plain wall: recall-first detectors fire there)
+                    # that the fallback cannot change either holds nothing to hide: no warning.
+                    flat = unchanged(crop, self._apply(self.fallback, crop, local, rng, feather), local.box)
+                    reason = None if flat else "the method left the face unchanged"
                 elif self.anonymizer.paints_new_faces:
                     reason = self._still_recognized(crop, out, local, face.track_id)
         except CannotAnonymize as e:

@@ -109,6 +109,14 @@ def test_a_method_that_cannot_run_on_a_face_reports_it_and_the_fallback_hides_it
     assert all(f["fallback"] == "the method left the face unchanged" for f in record)
 
 
+def test_a_flat_patch_that_no_filter_can_change_is_no_fallback():
+    """Recall-first detectors fire on plain patches (a night sky, a wall): the blur cannot change
+    them and neither can the fallback, so the face counts as done, without a warning."""
+    flat = np.full((200, 200, 3), 90, np.uint8)
+    _, used = Pipeline(PipelineConfig(method="blur")).anonymize(flat, [faceanon.Face([50, 50, 120, 130], 0.1)])
+    assert used[0].extra == {"method": "blur"}
+
+
 def test_a_crashing_method_falls_back_instead_of_leaving_the_face(photo, detections, monkeypatch):
     pipe = Pipeline(PipelineConfig(method="noise"))
     monkeypatch.setattr(type(pipe.anonymizer), "apply", lambda *a: 1 / 0)
