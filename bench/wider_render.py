@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from faceanon.detect import DEFAULT_DETECTOR  # noqa: E402
+from faceanon.evaluate.readme import replace_section  # noqa: E402
 from faceanon.evaluate.wild import evaluate_wider_method  # noqa: E402
 from faceanon.pipeline import PipelineConfig  # noqa: E402
 
@@ -36,6 +37,7 @@ def main() -> int:
     ap.add_argument("--skip", type=int, default=0, help="leave out the first N images (e.g. those thresholds were read on)")
     ap.add_argument("--sheet", help="PNG sheet of the synthesized faces (24 px or more, and all on non-faces)")
     ap.add_argument("--out", help="results JSON (default bench/results/wider_render_<method>.json)")
+    ap.add_argument("--page", help="write the summary into this page's wider-render-default section (docs/render_gate.md)")
     args = ap.parse_args()
     params = dict(p.split("=", 1) for p in args.param)
     start = time.perf_counter()
@@ -48,7 +50,22 @@ def main() -> int:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "non_faces"}, indent=1))
+    if args.page:
+        replace_section(Path(args.page), "wider-render-default", summary(result))
     return 0
+
+
+def summary(result: dict) -> str:
+    got = result["got"]
+    method = result["method"]
+    lines = [f"| detector | photos | detections | `{method}` drawn on an annotated face | on none | blur on an annotated face | on none |",
+             "|---|---|---|---|---|---|---|",
+             f"| `{result['detector']}` | {result['images']} | {result['faces']} | {got.get(f'{method} on a face', 0)} | "
+             f"{got.get(f'{method} on a non-face', 0)} | {got.get('blur on a face', 0)} | {got.get('blur on a non-face', 0)} |",
+             "", "Why faces got the blur: " + "; ".join(f"{reason}: {n}" for reason, n in result["fallback_reasons"].items()) + ".",
+             "", f"`python bench/wider_render.py --method {method} --page docs/render_gate.md` (\"on none\": IoU < 0.3 with "
+             "every annotated box, invalid ones included)."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...detect import create_detector
 from ...detect.base import box_iou
-from ...detect.ensemble import DEFAULT_MEMBERS, parse_members, weighted_box_fusion
+from ...detect.ensemble import DEFAULT_MEMBERS, parse_members
 from ...evaluate.coverage import covered_fractions, load_annotations
 from ...evaluate.datasets import DEFAULT_DATA
 from ...evaluate.readme import replace_section
@@ -33,20 +33,19 @@ MIN_VERIFIER = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7)
 
 
 def candidates(root: Path, names: list[str], members: str) -> dict:
-    """Per photo: fused boxes (N, 4), features (N, F), labels (N,)."""
-    parsed = parse_members(members)
-    member_names = [n for n, _ in parsed]
-    dets = [create_detector(n, **p) for n, p in parsed]
+    """Per photo: the ensemble's boxes (N, 4), their features (N, F) and labels (N,)."""
+    det = create_detector("ensemble", members=members)
+    det.verifier = None  # the detections as they reach the verifier: every fused box kept
     ann = load_annotations(root)
     out = {}
     for i, rel in enumerate(names):
         rgb = read_image(root / "images" / rel).rgb
-        faces = weighted_box_fusion([d.detect(rgb) for d in dets], names=member_names)
+        faces = det.detect(rgb)
         boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         gt = np.array(ann[rel]["boxes_xywh"], np.float32).reshape(-1, 4)
         gt[:, 2:] += gt[:, :2]
         label = (box_iou(boxes, gt).max(1) >= 0.3) if len(gt) and len(boxes) else np.zeros(len(boxes), bool)
-        out[rel] = (boxes, features(faces, member_names, rgb.shape[0]), label.astype(np.float64))
+        out[rel] = (boxes, features(faces, det.member_names, rgb.shape[0]), label.astype(np.float64))
         if (i + 1) % 50 == 0:
             print(f"  {i + 1}/{len(names)} photos", file=sys.stderr)
     return out
