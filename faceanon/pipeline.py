@@ -185,7 +185,7 @@ class Pipeline:
             return None
         if track is not None:
             self._recognized_tracks.add(track)
-        return f"still recognizable (SFace {similarity:.2f} >= {SAME_FOOTAGE_SFACE_THRESHOLD})"
+        return f"still recognizable (SFace >= {SAME_FOOTAGE_SFACE_THRESHOLD})"
 
     def _examine(self, image: np.ndarray, face: Face) -> None:
         """Video pass 1, for methods that paint new faces: the render gate's verdict on this
