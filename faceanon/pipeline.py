@@ -73,7 +73,7 @@ class Pipeline:
         return self.anonymizer.needs_landmarks68 or self.config.region == "hull"
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        faces = self.detector(image)
+        faces = drop_nested(self.detector(image), self.config.mask_scale)
         self.add_landmarks(image, faces)
         return faces
 
@@ -319,6 +319,40 @@ def _track_verdict(detections: Iterable[Face]) -> tuple[str | None, np.ndarray |
 # A face box whose pixels moved by less than this on average (0-255 levels, largest channel
 # change) counts as untouched: rounding noise, not anonymization.
 MIN_MEAN_CHANGE = 1.0
+
+
+# A detection lying this much inside the region of a surer one adds nothing to hide.
+NESTED = 0.7
+
+
+def drop_nested(faces: list[Face], mask_scale: float) -> list[Face]:
+    """Faces without those whose box lies >= NESTED inside the anonymized region (the box grown
+    by ``mask_scale``) of a surer face (higher verifier probability, else score). Recall-first
+    detectors fire on an eye, a mouth or the hairline of a face they also find whole; blurring
+    those over the face's new identity made it change from frame to frame in videos."""
+    def sureness(f: Face) -> float:
+        return float(f.extra.get("verifier", f.score))
+
+    order = sorted(range(len(faces)), key=lambda i: -sureness(faces[i]))
+    kept: list[Face] = []
+    for i in order:
+        f = faces[i]
+        x1, y1, x2, y2 = (float(v) for v in f.box)
+        area = max((x2 - x1) * (y2 - y1), 1e-6)
+        inside = False
+        for k in kept:
+            if sureness(k) <= sureness(f):
+                continue
+            cx, cy = (k.box[0] + k.box[2]) / 2, (k.box[1] + k.box[3]) / 2
+            hw, hh = (k.box[2] - k.box[0]) * mask_scale / 2, (k.box[3] - k.box[1]) * mask_scale / 2
+            iw = max(0.0, min(x2, cx + hw) - max(x1, cx - hw))
+            ih = max(0.0, min(y2, cy + hh) - max(y1, cy - hh))
+            if iw * ih / area >= NESTED:
+                inside = True
+                break
+        if not inside:
+            kept.append(f)
+    return [f for f in faces if any(f is k for k in kept)]
 
 
 def unchanged(before: np.ndarray, after: np.ndarray, box: np.ndarray) -> bool:

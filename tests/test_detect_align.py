@@ -90,3 +90,17 @@ def test_5_point_landmarker_fills_missing_points(lfw_face):
     assert face.landmarks5 is None
     Landmarker(5)(lfw_face, [face])
     assert face.landmarks5.shape == (5, 2) and _eyes_inside(face)
+
+
+def test_a_box_inside_a_surer_face_is_dropped():
+    """Recall-first detections on a mouth or an eye of a face found whole add nothing to hide
+    (and blurring them over a drawn face made it change from frame to frame)."""
+    from faceanon.pipeline import drop_nested
+
+    face = Face([100, 100, 200, 220], 0.9, extra={"verifier": 0.99})
+    mouth = Face([130, 170, 170, 210], 0.2, extra={"verifier": 0.05})
+    elsewhere = Face([300, 100, 360, 170], 0.3, extra={"verifier": 0.1})
+    assert drop_nested([mouth, face, elsewhere], 1.3) == [face, elsewhere]
+    # a sure small face inside a doubtful large box stays, and so does the box
+    doubtful, sure = Face([100, 100, 200, 220], 0.2, extra={"verifier": 0.05}), Face([130, 170, 170, 210], 0.9, extra={"verifier": 0.99})
+    assert drop_nested([doubtful, sure], 1.3) == [doubtful, sure]

@@ -50,3 +50,13 @@ def test_a_method_needing_torch_without_torch_is_one_line(monkeypatch, tmp_path,
     create_anonymizer("cfa")  # the CPU identity engines need no torch
     with pytest.raises(Exception, match="needs PyTorch"):
         create_anonymizer("fgsm")
+
+
+def test_the_verifier_weights_are_package_data():
+    """The default detector scores every box with models/verifier/weights.json: it must ship."""
+    tomllib = pytest.importorskip("tomllib")
+    from faceanon.models.verifier.model import WEIGHTS
+
+    data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["faceanon"]
+    assert WEIGHTS.is_file()
+    assert any(fnmatch(str(WEIGHTS.relative_to(REPO / "faceanon")), pattern) for pattern in data)

@@ -11,10 +11,13 @@ from ..types import Face
 from .base import DETECTORS, Detector, box_iou
 
 
-def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5, names: list[str] | None = None) -> list[Face]:
+def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5, names: list[str] | None = None,
+                        first_model_box: bool = False) -> list[Face]:
     """Fuse boxes of several models: boxes overlapping by more than ``iou`` form a cluster whose
-    box (and landmarks) is the score-weighted mean; its score is the summed score divided by the
-    number of models, so a face seen by one model only keeps a proportionally lower score.
+    box is the score-weighted mean, or with ``first_model_box`` the box of the first model (in
+    ``per_model``'s order) that saw it; its landmarks are always that model's. Its score is the
+    summed score divided by the number of models, so a face seen by one model only keeps a
+    proportionally lower score.
     Each fused face keeps each model's best score in ``extra["member_scores"]`` (keyed by
     ``names`` when given)."""
     n_models = len(per_model)
@@ -41,11 +44,13 @@ def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5, names: li
                 best[m] = f
         score = sum(f.score for f in best.values()) / n_models
         member_scores = {names[m] if names else m: round(float(f.score), 4) for m, f in best.items()}
-        with_lm = [f for f in best.values() if f.landmarks5 is not None]
-        lm = None
-        if with_lm:
-            w = np.array([f.score for f in with_lm], np.float32)
-            lm = (np.stack([f.landmarks5 for f in with_lm]) * w[:, None, None]).sum(0) / w.sum()
+        # Landmarks (and, on request, the box) come from one model, the first in order that saw
+        # the face, not a mean: in a video a member drops in and out from frame to frame, and a
+        # mean of two models' boxes and points jumps with it (a new face drawn on them shakes).
+        with_lm = [best[m] for m in sorted(best) if best[m].landmarks5 is not None]
+        lm = with_lm[0].landmarks5.copy() if with_lm else None
+        if first_model_box:
+            box = best[min(best)].box.copy()
         out.append(Face(box=box, score=score, landmarks5=lm, extra={"votes": sorted(best), "member_scores": member_scores}))
     return out
 
@@ -120,7 +125,7 @@ class EnsembleDetector(Detector):
         self.min_verifier_large = max(min_verifier, min_verifier_large)
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        fused = weighted_box_fusion([d.detect(image) for d in self.members], names=self.member_names)
+        fused = weighted_box_fusion([d.detect(image) for d in self.members], names=self.member_names, first_model_box=True)
         faces = [f for f in fused if f.score >= self.threshold]
         if self.verifier is not None:
             for f, p in zip(faces, self.verifier(faces, image.shape[0])):

@@ -116,7 +116,7 @@ def evaluate_clip(clip: Path, config, output: Path | None = None, reference: str
         uses_confirmer = CONFIRMER in config.detector + " " + str(config.detector_params.get("members", ""))
         result = _judge(clip, out, create_detector(reference), recognizer("sface"), method, done, progress,
                         min_score=REFERENCE_MIN_SCORE.get(reference, 0.0),
-                        confirm=None if uses_confirmer else create_detector(CONFIRMER, upsample=0))
+                        confirm=None if uses_confirmer else create_detector(CONFIRMER, upsample=0), mask_scale=config.mask_scale)
         frames_out = sum(1 for _ in video_io.read_frames(out))
     frames_in = result.pop("frames")
     result.update({
@@ -132,32 +132,42 @@ def evaluate_clip(clip: Path, config, output: Path | None = None, reference: str
     return result
 
 
-def _what_was_done(face: Face, done: list[dict]) -> str | None:
-    """The method the run applied to the anonymized face over ``face`` (IoU >= 0.3), if any."""
+def _what_was_done(face: Face, done: list[dict], mask_scale: float = 1.3) -> str | None:
+    """The method the run applied to the anonymized face over ``face`` (IoU >= 0.3, or ``face``
+    lying >= 0.7 inside that face's anonymized region: the reference's box on a mouth or an eye
+    of a face the run found whole), if any."""
     from ..detect.base import box_iou
 
     if not done:
         return None
-    iou = box_iou(face.box, np.array([d["box"] for d in done], np.float32))[0]
-    best = int(np.argmax(iou))
-    return done[best].get("method") if iou[best] >= 0.3 else None
+    boxes = np.array([d["box"] for d in done], np.float32)
+    iou = box_iou(face.box, boxes)[0]
+    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * mask_scale / 2
+    lo, hi = np.maximum(face.box[:2], centre - half), np.minimum(face.box[2:], centre + half)
+    inside = np.clip(hi - lo, 0, None).prod(1) / max(float(np.prod(face.box[2:] - face.box[:2])), 1e-6)
+    best = int(np.argmax(np.maximum(iou, inside)))
+    return done[best].get("method") if iou[best] >= 0.3 or inside[best] >= 0.7 else None
 
 
 def confirmed(confirm, frame: np.ndarray, face: Face) -> bool:
-    """Whether ``confirm`` (a detector) finds a face over the centre of ``face`` on a zoomed crop."""
+    """Whether ``confirm`` (a detector) finds ``face`` (IoU >= 0.3) on a zoomed crop around it."""
     import cv2
+
+    from ..detect.base import box_iou
 
     x1, y1, x2, y2 = (float(v) for v in face.box)
     scale = CONFIRM_CROP / (3 * max(x2 - x1, y2 - y1, 1.0))
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     m = np.array([[scale, 0, CONFIRM_CROP / 2 - cx * scale], [0, scale, CONFIRM_CROP / 2 - cy * scale]], np.float32)
     crop = cv2.warpAffine(frame, m, (CONFIRM_CROP, CONFIRM_CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    centre = CONFIRM_CROP / 2
-    return any(f.box[0] <= centre <= f.box[2] and f.box[1] <= centre <= f.box[3] for f in confirm._detect_once(crop))
+    # The face seen must be this one, not a larger face around it (a box on a mouth is no face).
+    target = np.array([(x1 - cx) * scale, (y1 - cy) * scale, (x2 - cx) * scale, (y2 - cy) * scale], np.float32) + CONFIRM_CROP / 2
+    seen = [f.box for f in confirm._detect_once(crop)]
+    return bool(seen) and float(box_iou(target, np.array(seen, np.float32)).max()) >= 0.3
 
 
 def _judge(original: Path, anonymized: Path, reference, sface, method: str, done: list[list[dict]], progress,
-           min_score: float = 0.0, confirm=None) -> dict:
+           min_score: float = 0.0, confirm=None, mask_scale: float = 1.3) -> dict:
     """Reference faces of ``original`` judged in ``anonymized``; ``done`` holds, per frame, the
     faces the run anonymized (their box and method), which tells where the method itself (not
     its fallback) was applied. Faces the reference scores below ``min_score`` are judged apart
@@ -183,7 +193,7 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
             if grey[rows, cols].mean() >= MIN_LIT:
                 count["low_score"] += 1
                 count["low_score_leaks"] += _cos(sface.embed(a, low), sface.embed(b, low)) >= WILD_SFACE_THRESHOLD
-        what = [_what_was_done(face, done[index] if index < len(done) else []) for face in faces]
+        what = [_what_was_done(face, done[index] if index < len(done) else [], mask_scale) for face in faces]
         for i, face in enumerate(faces):
             rows, cols = _inner(face.box, a.shape[:2])
             if grey[rows, cols].mean() < MIN_LIT:
