@@ -19,6 +19,7 @@ from .anonymize import REGION_SHAPES, Anonymizer, create_anonymizer, region_mask
 from .anonymize.region import region_bounds
 from .compose import blend, feathered_alpha
 from .detect import DEFAULT_DETECTOR, DETECTORS, create_detector
+from .detect.base import inside_fraction
 from .detect.tracking import ShotCuts, appearance, cover_tracks, link_tracks
 from .errors import CannotAnonymize, UsageError
 from .registry import check_range
@@ -330,29 +331,13 @@ def drop_nested(faces: list[Face], mask_scale: float) -> list[Face]:
     by ``mask_scale``) of a surer face (higher verifier probability, else score). Recall-first
     detectors fire on an eye, a mouth or the hairline of a face they also find whole; blurring
     those over the face's new identity made it change from frame to frame in videos."""
-    def sureness(f: Face) -> float:
-        return float(f.extra.get("verifier", f.score))
-
-    order = sorted(range(len(faces)), key=lambda i: -sureness(faces[i]))
-    kept: list[Face] = []
-    for i in order:
-        f = faces[i]
-        x1, y1, x2, y2 = (float(v) for v in f.box)
-        area = max((x2 - x1) * (y2 - y1), 1e-6)
-        inside = False
-        for k in kept:
-            if sureness(k) <= sureness(f):
-                continue
-            cx, cy = (k.box[0] + k.box[2]) / 2, (k.box[1] + k.box[3]) / 2
-            hw, hh = (k.box[2] - k.box[0]) * mask_scale / 2, (k.box[3] - k.box[1]) * mask_scale / 2
-            iw = max(0.0, min(x2, cx + hw) - max(x1, cx - hw))
-            ih = max(0.0, min(y2, cy + hh) - max(y1, cy - hh))
-            if iw * ih / area >= NESTED:
-                inside = True
-                break
-        if not inside:
-            kept.append(f)
-    return [f for f in faces if any(f is k for k in kept)]
+    sureness = np.array([float(f.extra.get("verifier", f.score)) for f in faces])
+    inside = inside_fraction([f.box for f in faces], [f.box for f in faces], mask_scale) if faces else None
+    kept: list[int] = []
+    for i in np.argsort(-sureness, kind="stable"):
+        if not any(sureness[k] > sureness[i] and inside[i, k] >= NESTED for k in kept):
+            kept.append(int(i))
+    return [f for i, f in enumerate(faces) if i in kept]
 
 
 def unchanged(before: np.ndarray, after: np.ndarray, box: np.ndarray) -> bool:

@@ -89,6 +89,18 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
+def inside_fraction(a: np.ndarray, b: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """(N, M): the share of each box of ``a`` (N, 4) that lies inside each box of ``b`` (M, 4)
+    grown by ``scale`` about its centre (the region an anonymizer replaces, for the mask scale)."""
+    a = np.asarray(a, np.float32).reshape(-1, 4)
+    b = np.asarray(b, np.float32).reshape(-1, 4)
+    centre, half = (b[:, :2] + b[:, 2:]) / 2, (b[:, 2:] - b[:, :2]) * scale / 2
+    lo = np.maximum(a[:, None, :2], (centre - half)[None])
+    hi = np.minimum(a[:, None, 2:], (centre + half)[None])
+    area = np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-6)
+    return np.clip(hi - lo, 0, None).prod(2) / area[:, None]
+
+
 def nms_indices(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     order = list(np.argsort(-np.asarray(scores)))
     keep: list[int] = []

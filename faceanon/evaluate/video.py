@@ -136,15 +136,13 @@ def _what_was_done(face: Face, done: list[dict], mask_scale: float = 1.3) -> str
     """The method the run applied to the anonymized face over ``face`` (IoU >= 0.3, or ``face``
     lying >= 0.7 inside that face's anonymized region: the reference's box on a mouth or an eye
     of a face the run found whole), if any."""
-    from ..detect.base import box_iou
+    from ..detect.base import box_iou, inside_fraction
 
     if not done:
         return None
     boxes = np.array([d["box"] for d in done], np.float32)
     iou = box_iou(face.box, boxes)[0]
-    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * mask_scale / 2
-    lo, hi = np.maximum(face.box[:2], centre - half), np.minimum(face.box[2:], centre + half)
-    inside = np.clip(hi - lo, 0, None).prod(1) / max(float(np.prod(face.box[2:] - face.box[:2])), 1e-6)
+    inside = inside_fraction(face.box, boxes, mask_scale)[0]
     best = int(np.argmax(np.maximum(iou, inside)))
     return done[best].get("method") if iou[best] >= 0.3 or inside[best] >= 0.7 else None
 
