@@ -94,7 +94,8 @@ def sheet(original: Path, anonymized: Path, dst: Path, picks: int = 6) -> None:
 
 
 COLUMNS = [("clip", "clip"), ("method", "method"), ("detector", "detector"), ("reference_detector", "judged against"),
-           ("leak", "leak"), ("leaks_on_faces_the_run_missed", "leaks on faces the run missed"), ("uncovered", "uncovered faces"),
+           ("leak", "leak"), ("leaks_on_faces_the_run_missed", "leaks on faces the run missed"),
+           ("leaks_on_unconfirmed_faces", "of them on faces MMOD does not confirm"), ("uncovered", "uncovered faces"),
            ("lit_faces", "lit faces"), ("painted", "drawn by the method"), ("consistency_ratio", "identity consistency"),
            ("flicker_ratio", "flicker"), ("frames_per_second", "frames/s"), ("kept", "frames / fps / audio kept")]
 
