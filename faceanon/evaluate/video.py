@@ -81,13 +81,18 @@ def different_people_threshold(pairs_similarity: np.ndarray, far: float) -> floa
     return float(np.quantile(np.asarray(pairs_similarity, np.float64), 1 - far))
 
 
-def reference_for(config) -> str:
-    """The reference detector for a run: CenterFace, or MTCNN when the run's detector uses CenterFace."""
+def _detectors_used(config) -> str:
+    """The run's detector and, for an ensemble, its members (the judges must be none of them)."""
     uses = config.detector + " " + str(config.detector_params.get("members", ""))
     if config.detector == "ensemble" and "members" not in config.detector_params:
         from ..detect.ensemble import DEFAULT_MEMBERS
         uses += " " + DEFAULT_MEMBERS
-    return SECOND_REFERENCE if REFERENCE_DETECTOR in uses else REFERENCE_DETECTOR
+    return uses
+
+
+def reference_for(config) -> str:
+    """The reference detector for a run: CenterFace, or MTCNN when the run's detector uses CenterFace."""
+    return SECOND_REFERENCE if REFERENCE_DETECTOR in _detectors_used(config) else REFERENCE_DETECTOR
 
 
 def evaluate_clip(clip: Path, config, output: Path | None = None, reference: str | None = None,
@@ -114,7 +119,7 @@ def evaluate_clip(clip: Path, config, output: Path | None = None, reference: str
             raise RuntimeError(report.errors[0])
         info_out = video_io.probe(out)
         done = [report.detections.get(f"{jobs[0].rel}#frame={i}", []) for i in range(info_in.frames or 0)]
-        uses_confirmer = CONFIRMER in config.detector + " " + str(config.detector_params.get("members", ""))
+        uses_confirmer = CONFIRMER in _detectors_used(config)
         result = _judge(clip, out, create_detector(reference), recognizer("sface"), method, done, progress,
                         min_score=REFERENCE_MIN_SCORE.get(reference, 0.0),
                         confirm=None if uses_confirmer else create_detector(CONFIRMER, upsample=0), mask_scale=config.mask_scale)
