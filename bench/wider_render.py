@@ -49,7 +49,7 @@ def main() -> int:
     out_path = Path(args.out or REPO / f"bench/results/wider_render_{args.method}.json")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1))
-    print(json.dumps({k: v for k, v in result.items() if k != "non_faces"}, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("non_faces", "renders")}, indent=1))
     if args.page:
         replace_section(Path(args.page), "wider-render-default", summary(result))
     return 0

@@ -206,7 +206,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"evaluate {args.protocol} takes no clip ({args.clip!r})")
     if args.protocol == "wider":
         result = ev.evaluate_wider(config, args.images, args.limit, args.skip, args.sheet, Path(args.report), progress)
-        print(json.dumps({k: v for k, v in result.items() if k != "non_faces"}))
+        print(json.dumps({k: v for k, v in result.items() if k not in ("non_faces", "renders")}))
         return 0
     if args.protocol == "table":
         ev.refresh_tables(Path(args.readme), Path(args.report))

@@ -104,3 +104,19 @@ def test_a_box_inside_a_surer_face_is_dropped():
     # a sure small face inside a doubtful large box stays, and so does the box
     doubtful, sure = Face([100, 100, 200, 220], 0.2, extra={"verifier": 0.05}), Face([130, 170, 170, 210], 0.9, extra={"verifier": 0.99})
     assert drop_nested([doubtful, sure], 1.3) == [doubtful, sure]
+
+
+def test_look_again_sees_the_face_in_its_box_and_not_around_a_part_of_it(lfw_face):
+    """The second opinion (render gate's second look, video judge's confirmer) must find the
+    face when shown its box small or large, and must not take a box on the mouth for it."""
+    from faceanon.detect.base import look_again
+
+    yunet = create_detector("yunet")
+    face = max(yunet(lfw_face), key=lambda f: f.score)
+    small = cv2.resize(lfw_face, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    for image, box in ((lfw_face, face.box), (small, face.box * 0.25)):
+        seen = look_again(yunet, image, box, face_side=160)
+        assert max((s for s, iou in seen if iou >= 0.5), default=0.0) >= 0.8, seen
+    x1, y1, x2, y2 = face.box
+    mouth = np.array([x1 + 0.3 * (x2 - x1), y1 + 0.65 * (y2 - y1), x1 + 0.7 * (x2 - x1), y1 + 0.9 * (y2 - y1)], np.float32)
+    assert all(iou < 0.3 for _, iou in look_again(yunet, lfw_face, mouth, face_side=160))

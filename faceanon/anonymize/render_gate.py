@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import cv2
 import numpy as np
 
 from ..align import landmarks5_from_68
@@ -66,20 +65,12 @@ def _second_detector():
 
 
 def second_look_score(crop: np.ndarray, face: Face) -> float:
-    """YuNet's best score for a face over ``face.box`` in ``crop``, the crop scaled so the face
-    is about ``_LOOK_SIDE`` px high (0 when it sees none there)."""
-    from ..detect.base import box_iou
+    """YuNet's best score for a face over ``face.box`` (IoU >= 0.5) on a crop around it, the face
+    shown about ``_LOOK_SIDE`` px high (0 when it sees none there)."""
+    from ..detect.base import look_again
 
-    scale = min(4.0, _LOOK_SIDE / max(face.height, 1.0))
-    h, w = crop.shape[:2]
-    view = cv2.resize(crop, (max(8, round(w * scale)), max(8, round(h * scale))),
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    seen = _second_detector()(view)
-    if not seen:
-        return 0.0
-    iou = box_iou(face.box * scale, np.stack([f.box for f in seen]))[0]
-    scores = np.array([f.score for f in seen])
-    return float(scores[iou >= 0.5].max()) if (iou >= 0.5).any() else 0.0
+    seen = look_again(_second_detector(), crop, face.box, _LOOK_SIDE, max_zoom=4.0)
+    return max((score for score, iou in seen if iou >= 0.5), default=0.0)
 
 
 def turn(face: Face) -> float:

@@ -101,6 +101,29 @@ def inside_fraction(a: np.ndarray, b: np.ndarray, scale: float = 1.0) -> np.ndar
     return np.clip(hi - lo, 0, None).prod(2) / area[:, None]
 
 
+def look_again(detect, image: np.ndarray, box: np.ndarray, face_side: float, context: float = 3.0,
+               max_zoom: float = float("inf")) -> list[tuple[float, float]]:
+    """A second opinion on ``box``: ``detect`` (image -> faces) runs on a square crop around it,
+    zoomed so the box's longer side is ``face_side`` px (a size detectors see well; at most
+    ``max_zoom`` times), with ``context`` times that side in view. Returns (score, IoU with
+    ``box``) of every face seen there: the face seen must be this one, not a larger face around
+    it (a box on a mouth is no face), which the IoU tells."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    side = max(x2 - x1, y2 - y1, 1.0)
+    zoom = min(max_zoom, face_side / side)
+    crop_side = max(16, round(context * side * zoom))
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    to_crop = np.array([[zoom, 0, crop_side / 2 - cx * zoom], [0, zoom, crop_side / 2 - cy * zoom]], np.float32)
+    crop = cv2.warpAffine(image, to_crop, (crop_side, crop_side), flags=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT)
+    target = (np.array([x1 - cx, y1 - cy, x2 - cx, y2 - cy], np.float32) * zoom + crop_side / 2)
+    seen = detect(crop)
+    if not seen:
+        return []
+    ious = box_iou(target, np.stack([f.box for f in seen]))[0]
+    return [(float(f.score), float(iou)) for f, iou in zip(seen, ious)]
+
+
 def nms_indices(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     order = list(np.argsort(-np.asarray(scores)))
     keep: list[int] = []

@@ -155,19 +155,10 @@ def _what_was_done(face: Face, done: list[dict], mask_scale: float = 1.3) -> str
 
 def confirmed(confirm, frame: np.ndarray, face: Face) -> bool:
     """Whether ``confirm`` (a detector) finds ``face`` (IoU >= 0.3) on a zoomed crop around it."""
-    import cv2
+    from ..detect.base import look_again
 
-    from ..detect.base import box_iou
-
-    x1, y1, x2, y2 = (float(v) for v in face.box)
-    scale = CONFIRM_CROP / (3 * max(x2 - x1, y2 - y1, 1.0))
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    m = np.array([[scale, 0, CONFIRM_CROP / 2 - cx * scale], [0, scale, CONFIRM_CROP / 2 - cy * scale]], np.float32)
-    crop = cv2.warpAffine(frame, m, (CONFIRM_CROP, CONFIRM_CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    # The face seen must be this one, not a larger face around it (a box on a mouth is no face).
-    target = np.array([(x1 - cx) * scale, (y1 - cy) * scale, (x2 - cx) * scale, (y2 - cy) * scale], np.float32) + CONFIRM_CROP / 2
-    seen = [f.box for f in confirm._detect_once(crop)]
-    return bool(seen) and float(box_iou(target, np.array(seen, np.float32)).max()) >= 0.3
+    seen = look_again(confirm._detect_once, frame, face.box, CONFIRM_CROP / 3)
+    return any(iou >= 0.3 for _, iou in seen)
 
 
 def _judge(original: Path, anonymized: Path, reference, sface, method: str, done: list[list[dict]], progress,

@@ -56,7 +56,7 @@ def evaluate_wider_method(config: PipelineConfig, root: Path, images: int = 0, s
     names = sorted(annotations)[skip:][: images or None]
     got: Counter = Counter()
     reasons: Counter = Counter()
-    on_non_faces, tiles_faces, tiles_non_faces = [], [], []
+    on_non_faces, renders, tiles_faces, tiles_non_faces = [], [], [], []
     real, fake = CropSet.empty(), CropSet.empty()
     judged = Counter()
     detections = {}
@@ -75,6 +75,8 @@ def evaluate_wider_method(config: PipelineConfig, root: Path, images: int = 0, s
             if "fallback" in f.extra:
                 reasons[f.extra["fallback"]] += 1
             elif method == config.method and config.method != config.fallback:
+                # every new face with what the detector knew of it (score, verifier), to read a gate off
+                renders.append({"image": rel, **f.to_dict(), "on_a_face": bool(iou >= ON_A_FACE_IOU)})
                 if iou < ON_A_FACE_IOU:
                     on_non_faces.append({"image": rel, "box": f.to_dict()["box"]})
                 if sheet and (iou < ON_A_FACE_IOU or f.height >= 24):
@@ -88,6 +90,7 @@ def evaluate_wider_method(config: PipelineConfig, root: Path, images: int = 0, s
               "detector": config.detector, "images": len(names), "faces": sum(got.values()), "got": dict(got),
               "fallback_reasons": dict(reasons.most_common()),
               "synthesized_on_non_faces": len(on_non_faces), "non_faces": on_non_faces,
+              "renders": renders,
               "judged_fake_faces_got": dict(judged),
               **two_sample_test(real, fake),
               "coverage": wider_coverage({r: annotations[r] for r in names}, detections, config.mask_scale)["all"]}
