@@ -213,13 +213,16 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
     # Pass 1: detections of every frame, linked into tracks (frames are not kept).
     bar = _progress_bar(info.frames, f"{job.rel} 1/2 detect", options.progress)
     try:
-        plan, failed = pipeline.plan_video(video_io.read_frames(job.src), info.fps,
+        plan, failed = pipeline.plan_video(video_io.read_ahead(video_io.read_frames(job.src)), info.fps,
                                            on_frame=lambda i: bar is not None and bar.update(1))
     finally:
         if bar is not None:
             bar.close()
     failed = set(failed)
-    seen: list[dict] = []  # what every anonymized face instance got (its extra)
+    # Per frame: the faces anonymized (--json) and what each got (its extra); kept by frame
+    # index because frames may be processed two at a time, and reported in frame order.
+    records: dict[int, list[dict]] = {}
+    seen: dict[int, list[dict]] = {}
 
     def process(frame: np.ndarray, index: int) -> np.ndarray:
         try:
@@ -228,8 +231,8 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
             # a frame pass 1 did not see (should not happen) is detected on its own
             faces = plan[index] if index < len(plan) else _detect_or_fail(pipeline, frame, f"{job.src} frame {index}")
             out, faces = pipeline.anonymize(frame, faces)
-            report.detections[f"{job.rel}#frame={index}"] = [f.to_dict() for f in faces]
-            seen.extend({k: f.extra[k] for k in Face.REPORTED if k in f.extra} for f in faces)
+            records[index] = [f.to_dict() for f in faces]
+            seen[index] = [{k: f.extra[k] for k in Face.REPORTED if k in f.extra} for f in faces]
             if index < len(plan):
                 plan[index] = []  # done: free it
             return out
@@ -241,11 +244,17 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
     # Pass 2: anonymize and encode.
     bar = _progress_bar(info.frames, f"{job.rel} 2/2 anonymize", options.progress)
     try:
+        # A method that paints new faces carries verdicts along a track from frame to frame
+        # (the recognizer gate), so its frames go in order; filters take two at a time.
+        workers = 1 if pipeline.anonymizer.paints_new_faces else 2
         report.warnings += video_io.transcode(job.src, job.dst, process, keep_audio=options.keep_audio,
-                                              progress=lambda n: bar is not None and bar.update(1))
+                                              progress=lambda n: bar is not None and bar.update(1), workers=workers)
     finally:
         if bar is not None:
             bar.close()
+    for index in sorted(records):
+        report.detections[f"{job.rel}#frame={index}"] = records[index]
+    seen = [extra for index in sorted(seen) for extra in seen[index]]
     if failed:
         fate = "left unchanged (--allow-unprocessed)" if options.allow_unprocessed else "blacked out"
         raise ProcessingError(f"{job.src}: {len(failed)} frame(s) could not be processed and were {fate} "

@@ -397,3 +397,44 @@ def test_the_reference_score_floor_is_the_one_its_bench_computes(wider_dir):
     floors = bench.reference_floors(wider_dir, names=["centerface"])
     assert abs(floors["centerface"]["score_floor"] - REFERENCE_MIN_SCORE["centerface"]) <= 0.05  # one step of its grid
     assert floors["centerface"]["precision_at_any_score"] < 0.95
+
+
+def test_frames_processed_two_at_a_time_come_out_in_order_and_as_one_at_a_time(clip, tmp_path):
+    """Filters process two frames at once (io/video.transcode workers=2): the output must be the
+    frames in their order, each as processed alone, with the audio kept."""
+    from faceanon.io.video import transcode
+
+    def stamp(frame, index):  # a frame-dependent change that shows any reordering
+        out = frame.copy()
+        out[:16] = 0
+        out[:16, : 8 * (index + 1)] = 255
+        return out
+
+    outs = []
+    for workers in (1, 2):
+        dst = tmp_path / f"w{workers}.mp4"
+        transcode(clip, dst, stamp, keep_audio=True, workers=workers)
+        assert probe(dst).has_audio and probe(dst).frames == N_FRAMES
+        outs.append(np.stack(list(read_frames(dst))))
+    assert np.array_equal(outs[0], outs[1])
+    assert [round(float((f[4:12, :, 0].mean(axis=0) > 128).sum()) / 8) for f in outs[1]] == list(range(1, N_FRAMES + 1))
+
+
+def test_read_ahead_keeps_order_and_passes_errors_on():
+    from faceanon.io.video import read_ahead
+
+    def frames(fail_at=None):
+        for i in range(10):
+            if i == fail_at:
+                raise ValueError("broken frame")
+            yield np.full((2, 2, 3), i, np.uint8)
+
+    assert [int(f[0, 0, 0]) for f in read_ahead(frames(), depth=2)] == list(range(10))
+    got = []
+    with pytest.raises(ValueError, match="broken frame"):
+        for f in read_ahead(frames(fail_at=5), depth=2):
+            got.append(int(f[0, 0, 0]))
+    assert got == [0, 1, 2, 3, 4]
+    early = read_ahead(frames(), depth=2)
+    next(early)
+    early.close()  # a consumer that stops early must not leave the worker blocked

