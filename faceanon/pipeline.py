@@ -7,9 +7,9 @@ file handling (reading, writing, folders, video) lives in :mod:`faceanon.io` and
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -207,6 +207,29 @@ class Pipeline:
             if code is not None:
                 face.extra["identity_code"] = code
 
+    def _detect_ahead(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, list[Face] | None]]:
+        """(frame, its faces or None when detection failed), detection running on a worker
+        thread one frame ahead, so that it overlaps the per-frame work of pass 1 (appearance,
+        shot cuts, the render gate); the results are the same as one after the other."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def detect(frame: np.ndarray) -> list[Face] | None:
+            try:
+                return self.detect(frame)
+            except Exception:  # noqa: BLE001 - the frame is then blacked out
+                return None
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect") as worker:
+            ahead: deque = deque()
+            for frame in frames:
+                ahead.append((frame, worker.submit(detect, frame)))
+                if len(ahead) > 1:
+                    done, future = ahead.popleft()
+                    yield done, future.result()
+            while ahead:
+                done, future = ahead.popleft()
+                yield done, future.result()
+
     def plan_video(self, frames: Iterable[np.ndarray], fps: float,
                    on_frame: Callable[[int], None] | None = None) -> tuple[list[list[Face]], list[int]]:
         """Video pass 1: detect on every frame, link the detections into tracks and decide, per
@@ -224,11 +247,9 @@ class Pipeline:
         paints = self.anonymizer.paints_new_faces
         self._recognized_tracks = set()  # track ids start again with every video
         shots = ShotCuts()
-        for index, frame in enumerate(frames):
+        for index, (frame, faces) in enumerate(self._detect_ahead(frames)):
             shots.see(frame)
-            try:
-                faces = self.detect(frame)
-            except Exception:  # noqa: BLE001 - said by the caller; the frame is blacked out
+            if faces is None:  # detection failed: said by the caller; the frame is blacked out
                 failed.append(index)
                 faces = []
             for face in faces:
