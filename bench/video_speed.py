@@ -5,6 +5,10 @@ alternate (faceanon, deface, faceanon, ...) and the medians are kept, so a drift
 machine's speed hits both. Writes bench/results/video_speed.json.
 
     python bench/video_speed.py [--clip CLIP] [--repeat 3] [--deface /path/to/deface]
+                                [--detector yunet] [--sizes 640x360]
+
+Rows are kept per (clip size, method, detector): a run with --detector or --sizes replaces its
+own rows in bench/results/video_speed.json and keeps the others.
 
 `deface` pins opencv-python (OpenCV 5), so it lives in a venv of its own:
     python -m venv /tmp/deface-venv && /tmp/deface-venv/bin/pip install deface==1.5.0
@@ -24,6 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from faceanon.detect import DEFAULT_DETECTOR  # noqa: E402
 from faceanon.evaluate.datasets import DEFAULT_DATA  # noqa: E402
 from faceanon.evaluate.readme import replace_section  # noqa: E402
 from faceanon.io.video import probe  # noqa: E402
@@ -70,20 +75,25 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--methods", default="blur,cfa")
     ap.add_argument("--deface", help="the deface command (its own venv)")
+    ap.add_argument("--detector", default=DEFAULT_DETECTOR)
+    ap.add_argument("--sizes", default="640x360,1920x1080")
     args = ap.parse_args()
+    sizes = args.sizes.split(",")
     faceanon = str(Path(sys.executable).parent / "faceanon")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         clips = {"640x360": Path(args.clip)}
-        big = Path(tmp) / "clip_1080p.mp4"
-        scaled_copy(Path(args.clip), big, 1920, 1080)
-        clips["1920x1080"] = big
-        for size, clip in clips.items():
+        if "1920x1080" in sizes:
+            big = Path(tmp) / "clip_1080p.mp4"
+            scaled_copy(Path(args.clip), big, 1920, 1080)
+            clips["1920x1080"] = big
+        for size, clip in ((k, v) for k, v in clips.items() if k in sizes):
             info = probe(clip)
             frames = info.frames or 0
             seconds_of_video = frames / info.fps
             for method in args.methods.split(","):
-                ours = [faceanon, "anonymize", str(clip), "-o", str(Path(tmp) / f"out_{method}.mp4"), "--method", method, "--quiet"]
+                ours = [faceanon, "anonymize", str(clip), "-o", str(Path(tmp) / f"out_{method}.mp4"), "--method", method,
+                        "--detector", args.detector, "--quiet"]
                 theirs = [args.deface, str(clip), "-o", str(Path(tmp) / "deface.mp4"), "--keep-audio"] if args.deface and method == "blur" else None
                 wall(ours)  # warm-up (file cache, model load)
                 a, b = [], []
@@ -91,7 +101,7 @@ def main() -> int:
                     a.append(wall(ours))
                     if theirs:
                         b.append(wall(theirs))
-                row = {"clip": size, "frames": frames, "method": method, "wall_s": round(statistics.median(a), 2),
+                row = {"clip": size, "frames": frames, "method": method, "detector": args.detector, "wall_s": round(statistics.median(a), 2),
                        "fps": round(frames / statistics.median(a), 1),
                        "real_time_factor": round(seconds_of_video / statistics.median(a), 2)}
                 if b:
@@ -100,12 +110,18 @@ def main() -> int:
                 print(json.dumps(row), flush=True)
                 results.append(row)
     out = REPO / "bench" / "results" / "video_speed.json"
+    key = lambda r: (r["clip"], r["method"], r.get("detector", "yunet"))  # noqa: E731 - rows before the key had yunet
+    measured = {key(r) for r in results}
+    kept = [r for r in (json.loads(out.read_text())["rows"] if out.exists() else []) if key(r) not in measured]
+    results = sorted(kept + results, key=lambda r: (r["clip"] != "640x360", r.get("detector", "yunet") != DEFAULT_DETECTOR,
+                                                   r["method"]))
     out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
                                "repeat": args.repeat, "rows": results}, indent=2) + "\n")
-    lines = ["| clip | method | frames/s | x real time | deface frames/s | faceanon's time / deface's |", "|---|---|---|---|---|---|"]
+    lines = ["| clip | method | detector | frames/s | x real time | deface frames/s | faceanon's time / deface's |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['clip']} | `{r['method']}` | {r['fps']} | {r['real_time_factor']} | {r.get('deface_fps', '-')} | "
-                     f"{r.get('time_ratio_vs_deface', '-')} |")
+        lines.append(f"| {r['clip']} | `{r['method']}` | `{r.get('detector', 'yunet')}` | {r['fps']} | {r['real_time_factor']} | "
+                     f"{r.get('deface_fps', '-')} | {r.get('time_ratio_vs_deface', '-')} |")
     table = "\n".join(lines) + f"\n\n{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}; {args.repeat} runs each, medians."
     print(table)
     if args.deface:
