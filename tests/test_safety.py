@@ -530,3 +530,18 @@ def test_identity_engines_paint_no_face_on_a_non_face_and_say_why(method, photo,
     assert by_side["right"] == {"method": "blur", "fallback": "not a face to a second detector family (MTCNN O-Net)"}
     assert by_side["tiny"] == {"method": "blur", "fallback": "too small to render (under 24 px)"}
     assert all(mean_change(wall, out, f.box) >= 1.0 for f in used if f.height >= 24 and f.center[0] < 250)  # the rest is flat
+
+
+def test_a_face_the_verifier_doubts_gets_the_fallback_and_the_reason(photo, detections):
+    """An ensemble detection carries the verifier's face probability: under the render gate's
+    MIN_VERIFIER no new face is drawn, even on a real face the other checks would pass."""
+    from faceanon.anonymize.render_gate import MIN_VERIFIER
+
+    face = max(detections["yunet"], key=lambda f: f.score)
+    got = {}
+    for verifier in (MIN_VERIFIER / 2, 0.9):
+        f = faceanon.Face(face.box, face.score, face.landmarks5, extra={"verifier": verifier})
+        _, used = Pipeline(PipelineConfig(method="cfa")).anonymize(photo, [f])
+        got[verifier] = {k: used[0].to_dict()[k] for k in ("method", "fallback") if k in used[0].to_dict()}
+    assert got[0.9] == {"method": "cfa"}
+    assert got[MIN_VERIFIER / 2] == {"method": "blur", "fallback": f"doubted by the face/not-face verifier (under {MIN_VERIFIER})"}
