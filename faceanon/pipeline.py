@@ -104,11 +104,15 @@ class Pipeline:
         seed = self.config.seed if seed is None else seed
         self.anonymizer.seed = seed
         out = image.copy()
-        for index, face in enumerate(faces):
+        # Least sure first, so the surest faces (the ones new faces are drawn on) are laid last,
+        # over the blur of a stray box on their ear or cheek, not under it.
+        order = sorted(range(len(faces)), key=lambda i: float(faces[i].extra.get("verifier", faces[i].score)))
+        for index in order:
+            face = faces[index]
             # The same track (video) or index (image) gets the same randomness for one seed.
             key = face.track_id if face.track_id is not None else index
             rng = np.random.default_rng([seed & 0xFFFFFFFF, key & 0xFFFFFFFF])
-            self._anonymize_face_inplace(out, face, rng)
+            self._anonymize_face_inplace(out, face, rng, source=image)
         return out, faces
 
     def _window(self, image: np.ndarray, face: Face) -> tuple[int, int, int, int] | None:
@@ -123,10 +127,16 @@ class Pipeline:
         x1, y1 = int(min(w, np.ceil(bx2 + pad))), int(min(h, np.ceil(by2 + pad)))
         return None if x1 - x0 < 2 or y1 - y0 < 2 else (x0, y0, x1, y1)
 
-    def _anonymize_face_inplace(self, image: np.ndarray, face: Face, rng: np.random.Generator) -> None:
+    def _anonymize_face_inplace(self, image: np.ndarray, face: Face, rng: np.random.Generator,
+                                source: np.ndarray | None = None) -> None:
         """Anonymize one face in place. Fails closed: when the method cannot run on the face,
         raises, or leaves the face box (nearly) unchanged, the fallback filter is applied instead
         and ``face.extra`` says so (``method``, and ``fallback``: the reason).
+
+        A method that paints new faces draws from ``source`` (the untouched picture), so that
+        another face's blur overlapping this one does not enter the new face or the checks on
+        it, and the result is laid over ``image`` as it is now. Filters work on ``image`` as it
+        is now: where two regions overlap, both filters apply (more hiding, never less).
 
         A face that carries ``extra["render_refusal"]`` (a video's track verdict, see
         :meth:`plan_video`; None = allowed) is not put through the render gate again."""
@@ -137,21 +147,25 @@ class Pipeline:
         x0, y0, x1, y1 = window
         feather = self.config.feather * max(face.width, face.height, 1.0)
         crop = image[y0:y1, x0:x1].copy()
+        paints = self.anonymizer.paints_new_faces
+        clean = source[y0:y1, x0:x1] if paints and source is not None else crop
         local = face.shifted(x0, y0)
         reason = None
         try:
-            if self.anonymizer.paints_new_faces:
+            if paints:
                 # no new face on a non-face, a profile, ...
-                reason = face.extra["render_refusal"] if "render_refusal" in face.extra else render_gate.refusal(crop, local)
+                reason = face.extra["render_refusal"] if "render_refusal" in face.extra else render_gate.refusal(clean, local)
             if reason is None:
-                out = self._apply(self.anonymizer, crop, local, rng, feather)
-                if unchanged(crop, out, local.box):
+                pixels, alpha = self._render(self.anonymizer, clean, local, rng, feather)
+                drawn = blend(clean, pixels, alpha)  # what the checks judge: the face alone
+                out = drawn if clean is crop else blend(crop, pixels, alpha)
+                if unchanged(clean, drawn, local.box):
                     # A flat patch (night sky, a plain wall: recall-first detectors fire there)
                     # that the fallback cannot change either holds nothing to hide: no warning.
                     flat = unchanged(crop, self._apply(self.fallback, crop, local, rng, feather), local.box)
                     reason = None if flat else "the method left the face unchanged"
-                elif self.anonymizer.paints_new_faces:
-                    reason = self._still_recognized(crop, out, local, face.track_id)
+                elif paints:
+                    reason = self._still_recognized(clean, drawn, local, face.track_id)
         except CannotAnonymize as e:
             reason = str(e)
         except Exception as e:  # noqa: BLE001 - one face's failure must not leave it visible
@@ -281,15 +295,20 @@ class Pipeline:
                 face.extra.pop("identity_code", None)
         return plan, failed
 
-    def _apply(self, anonymizer: Anonymizer, crop: np.ndarray, face: Face, rng: np.random.Generator,
-               feather: float) -> np.ndarray:
+    def _render(self, anonymizer: Anonymizer, crop: np.ndarray, face: Face, rng: np.random.Generator,
+                feather: float) -> tuple[np.ndarray, np.ndarray]:
+        """The method's pixels for ``crop`` and where they go (a feathered alpha)."""
         cfg = self.config
         result = anonymizer.apply(crop, face, rng)
         if isinstance(result, tuple):
             pixels, mask = result
         else:
             pixels, mask = result, region_mask(face, crop.shape[:2], cfg.region, cfg.mask_scale)
-        return blend(crop, pixels, feathered_alpha(mask, feather))
+        return pixels, feathered_alpha(mask, feather)
+
+    def _apply(self, anonymizer: Anonymizer, crop: np.ndarray, face: Face, rng: np.random.Generator,
+               feather: float) -> np.ndarray:
+        return blend(crop, *self._render(anonymizer, crop, face, rng, feather))
 
 
 # A video track is followed through detector misses of up to this long, and covered this long

@@ -545,3 +545,24 @@ def test_a_face_the_verifier_doubts_gets_the_fallback_and_the_reason(photo, dete
         got[verifier] = {k: used[0].to_dict()[k] for k in ("method", "fallback") if k in used[0].to_dict()}
     assert got[0.9] == {"method": "cfa"}
     assert got[MIN_VERIFIER / 2] == {"method": "blur", "fallback": f"doubted by the face/not-face verifier (under {MIN_VERIFIER})"}
+
+
+def test_a_stray_box_blurred_beside_a_drawn_face_leaves_no_blurred_hole_in_it(photo, detections):
+    """Recall-first detectors put weak boxes on an ear or half a face; that box gets the blur,
+    and the new face is drawn from the untouched picture and laid over it. So the middle of the
+    drawn face is the same with or without the stray box, and the stray box is still hidden
+    where the new face does not cover it."""
+    face = max(detections["yunet"], key=lambda f: f.score)
+    x1, y1, x2, y2 = face.box
+    w = x2 - x1
+    stray_box = np.array([x1 + 0.55 * w, y1, x2 + 0.45 * w, y2], np.float32)  # right half and beyond
+    pipe = Pipeline(PipelineConfig(method="cfa"))
+    alone, _ = pipe.anonymize(photo, [faceanon.Face(face.box, 0.95, face.landmarks5)])
+    both, used = pipe.anonymize(photo, [faceanon.Face(face.box, 0.95, face.landmarks5),
+                                        faceanon.Face(stray_box, 0.1, face.landmarks5 + [0.55 * w, 0])])
+    assert [f.extra["method"] for f in used] == ["cfa", "blur"]
+    cx, cy, r = int((x1 + x2) / 2), int((y1 + y2) / 2), int(0.2 * w)
+    assert np.array_equal(both[cy - r:cy + r, cx - r:cx + r], alone[cy - r:cy + r, cx - r:cx + r])
+    outside = (slice(int(y1 + 0.3 * (y2 - y1)), int(y2 - 0.3 * (y2 - y1))), slice(int(x2 + 0.15 * w), int(x2 + 0.35 * w)))
+    part = photo[outside]
+    assert mean_change(part, both[outside], (0, 0, part.shape[1], part.shape[0])) > 1.0
