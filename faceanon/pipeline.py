@@ -106,7 +106,7 @@ class Pipeline:
         out = image.copy()
         # Least sure first, so the surest faces (the ones new faces are drawn on) are laid last,
         # over the blur of a stray box on their ear or cheek, not under it.
-        order = sorted(range(len(faces)), key=lambda i: float(faces[i].extra.get("verifier", faces[i].score)))
+        order = sorted(range(len(faces)), key=lambda i: sureness(faces[i]))
         for index in order:
             face = faces[index]
             # The same track (video) or index (image) gets the same randomness for one seed.
@@ -366,16 +366,21 @@ MIN_MEAN_CHANGE = 1.0
 NESTED = 0.7
 
 
+def sureness(face: Face) -> float:
+    """How sure the detection is of a face: the verifier's probability (ensemble), else its score."""
+    return float(face.extra.get("verifier", face.score))
+
+
 def drop_nested(faces: list[Face], mask_scale: float) -> list[Face]:
     """Faces without those whose box lies >= NESTED inside the anonymized region (the box grown
-    by ``mask_scale``) of a surer face (higher verifier probability, else score). Recall-first
+    by ``mask_scale``) of a surer face (:func:`sureness`). Recall-first
     detectors fire on an eye, a mouth or the hairline of a face they also find whole; blurring
     those over the face's new identity made it change from frame to frame in videos."""
-    sureness = np.array([float(f.extra.get("verifier", f.score)) for f in faces])
+    sure = np.array([sureness(f) for f in faces])
     inside = inside_fraction([f.box for f in faces], [f.box for f in faces], mask_scale) if faces else None
     kept: list[int] = []
-    for i in np.argsort(-sureness, kind="stable"):
-        if not any(sureness[k] > sureness[i] and inside[i, k] >= NESTED for k in kept):
+    for i in np.argsort(-sure, kind="stable"):
+        if not any(sure[k] > sure[i] and inside[i, k] >= NESTED for k in kept):
             kept.append(int(i))
     return [f for i, f in enumerate(faces) if i in kept]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..models.weights import onnx_session
+from ..models.weights import model_path, onnx_session
 from ..registry import Param
 from ..types import Face
 from .base import DETECTORS, Detector, nms_indices
@@ -31,10 +31,13 @@ class CenterFaceDetector(Detector):
     def __init__(self, threshold: float = 0.2, upscale: float = 1.0, scale: float = 1.0) -> None:
         super().__init__(threshold, upscale)
         self.scale = scale
-        self._session = onnx_session("centerface")
+        model_path("centerface")  # a missing model is said now, not at the first image
+        # Made at the first image, once its thread count is known (an ensemble asks for one).
+        self._threads = 0
+        self._session = None
 
     def share_cores(self) -> None:
-        self._session = onnx_session("centerface", threads=1)
+        self._threads = 1
 
     def _detect_once(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
@@ -43,6 +46,8 @@ class CenterFaceDetector(Detector):
         shrink = nw < w and nh < h
         blob = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         blob = blob.transpose(2, 0, 1)[None].astype(np.float32)
+        if self._session is None:
+            self._session = onnx_session("centerface", threads=self._threads)
         heat, scale, offset, lms = self._session.run(["537", "538", "539", "540"], {"input.1": blob})
         ys, xs = np.nonzero(heat[0, 0] > min(self.threshold, 0.1))
         if len(ys) == 0:
