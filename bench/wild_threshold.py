@@ -4,9 +4,11 @@ from the same photo (same light, blur and compression) on the WIDER dev subset.
 Every face YuNet finds at >= 0.8 with a height of 32 px or more is embedded with SFace (aligned
 on YuNet's own landmarks); every pair of faces in one photo is a different-people pair (a photo
 rarely holds one person twice). The FAR 1e-2 and 1e-3 points of their similarity are written to
-bench/results/wild_threshold.json; `faceanon evaluate video` uses the FAR 1e-2 point
-(faceanon/evaluate/video.py: WILD_SFACE_THRESHOLD), and prints how often LFW's threshold (0.363)
-calls two of these different people the same.
+bench/results/wild_threshold.json; `faceanon evaluate video` and the render gate use the FAR
+1e-2 point (models/recognizers.py: SAME_FOOTAGE_SFACE_THRESHOLD), and it prints how often LFW's
+threshold (0.363) calls two of these different people the same. The same pairs aligned for the
+forehead attacker (landmarks moved up FOREHEAD_SHIFT eye distances) give that attacker's FAR 1e-2
+point (SAME_FOOTAGE_FOREHEAD_THRESHOLD).
 
 The same photos give the reference detectors' score floor: the threshold was taken on clear
 faces, and a hand, a fist or a turned head that a reference detector takes for a face at a low
@@ -36,7 +38,8 @@ from faceanon.evaluate.video import (MIN_REFERENCE_HEIGHT, REFERENCE_MIN_SCORE, 
                                      different_people_threshold)
 from faceanon.evaluate.wild import ON_A_FACE_IOU, best_iou  # noqa: E402
 from faceanon.io import read_image  # noqa: E402
-from faceanon.models.recognizers import recognizer  # noqa: E402
+from faceanon.models.recognizers import (FOREHEAD_SHIFT, SAME_FOOTAGE_FOREHEAD_THRESHOLD, recognizer,  # noqa: E402
+                                         shifted_up)
 
 LFW_SFACE_THRESHOLD = 0.363
 REFERENCE_PRECISION = 0.95
@@ -69,11 +72,9 @@ def reference_floors(root: Path, names=tuple(REFERENCE_MIN_SCORE)) -> dict:
     return floors
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", default=str(DEFAULT_DATA / "wider_face_val_subset"))
-    args = ap.parse_args()
-    root = Path(args.images)
+def different_people_similarities(root: Path, shift: float = 0.0) -> tuple[np.ndarray, int]:
+    """SFace similarities of every two faces found in one photo (aligned ``shift`` eye distances
+    higher than their landmarks), and the number of photos they come from."""
     detector, sface = create_detector("yunet"), recognizer("sface")
     sims, photos = [], 0
     for path in sorted(p for p in (root / "images").rglob("*.jpg")):
@@ -82,9 +83,18 @@ def main() -> int:
         if len(faces) < 2:
             continue
         photos += 1
-        emb = [sface.embed(rgb, f) for f in faces]
+        emb = [sface.embed(rgb, shifted_up(f, shift)) for f in faces]
         sims += [float(a @ b) for a, b in itertools.combinations(emb, 2)]
-    sims = np.array(sims)
+    return np.array(sims), photos
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", default=str(DEFAULT_DATA / "wider_face_val_subset"))
+    args = ap.parse_args()
+    root = Path(args.images)
+    sims, photos = different_people_similarities(root)
+    forehead, _ = different_people_similarities(root, FOREHEAD_SHIFT)
     result = {
         "photos_with_two_faces_or_more": photos, "pairs": int(len(sims)),
         "threshold_far_1e-2": round(different_people_threshold(sims, 1e-2), 3),
@@ -92,6 +102,10 @@ def main() -> int:
         "far_at_lfw_threshold_0.363": round(float((sims >= LFW_SFACE_THRESHOLD).mean()), 4),
         "far_at_shipped_threshold": round(float((sims >= WILD_SFACE_THRESHOLD).mean()), 4),
         "shipped_threshold": WILD_SFACE_THRESHOLD,
+        "forehead_attacker": {"shift_in_eye_distances": FOREHEAD_SHIFT,
+                              "threshold_far_1e-2": round(different_people_threshold(forehead, 1e-2), 3),
+                              "far_at_aligned_threshold": round(float((forehead >= WILD_SFACE_THRESHOLD).mean()), 4),
+                              "shipped_threshold": SAME_FOOTAGE_FOREHEAD_THRESHOLD},
         f"reference_score_floor_at_precision_{REFERENCE_PRECISION}": reference_floors(root),
     }
     out = REPO / "bench" / "results" / "wild_threshold.json"

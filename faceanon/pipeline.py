@@ -183,24 +183,26 @@ class Pipeline:
         image[y0:y1, x0:x1] = out
 
     def _still_recognized(self, crop: np.ndarray, out: np.ndarray, face: Face, track: int | None) -> str | None:
-        """The recognizer gate on a drawn face: SFace, aligned with the original's landmarks,
-        compares the new face with the one it replaces; at or above the same-footage threshold
-        (different people in one photo pass it 1 % of the time) the new face still shows the
-        person, and the fallback is used. Small crowd faces are where this happens: hair,
-        outline and light stay, and little is left to change."""
+        """The recognizer gate on a drawn face: SFace compares the new face with the one it
+        replaces, aligned with the original's landmarks and aligned higher, on more forehead
+        and hair (models/recognizers.py: ATTACKS); at or above either attacker's same-footage
+        threshold (different people in one photo pass it 1 % of the time) the new face still
+        shows the person, and the fallback is used. Small crowd faces, and faces whose hair and
+        hairline say who they are, are where this happens: the method changes the face up to
+        the forehead, not the hair."""
         if track is not None and track in self._recognized_tracks:
             return "its track's new face was still recognizable in an earlier frame"
         if face.landmarks5 is None:
             return None
-        from .models.recognizers import SAME_FOOTAGE_SFACE_THRESHOLD, recognizer
+        from .models.recognizers import ATTACKS, recognized_by, recognizer
 
-        sface = recognizer("sface")
-        similarity = float(sface.embed(crop, face) @ sface.embed(out, face))
-        if similarity < SAME_FOOTAGE_SFACE_THRESHOLD:
+        found = recognized_by(recognizer("sface"), crop, out, face)
+        if not found:
             return None
         if track is not None:
             self._recognized_tracks.add(track)
-        return f"still recognizable (SFace >= {SAME_FOOTAGE_SFACE_THRESHOLD})"
+        thresholds = {name: threshold for name, _, threshold in ATTACKS}
+        return "still recognizable (" + ", ".join(f"SFace {name} >= {thresholds[name]}" for name, _ in found) + ")"
 
     def _examine(self, image: np.ndarray, face: Face) -> None:
         """Video pass 1, for methods that paint new faces: the render gate's verdict on this

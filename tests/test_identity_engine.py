@@ -24,16 +24,25 @@ def _cfa(img, face, **params):
     return pipe._apply(pipe.anonymizer, img.copy(), f, np.random.default_rng(0), pipe.config.feather * max(f.width, f.height))
 
 
-def test_a_new_face_the_recognizer_still_matches_gets_the_fallback(lfw_face, lfw_detected):
-    """angle 0 gives back the same person: the recognizer gate blurs it and says why; the
-    default angle passes."""
+def test_a_new_face_the_recognizer_still_matches_gets_the_fallback(lfw_face, lfw_detected, lfw_dir):
+    """angle 0 gives back the same person: the recognizer gate blurs it and says why; at the
+    default angle most faces pass both attackers (some keep their hair and hairline, which the
+    forehead attacker still knows: they get the blur, for that reason)."""
+    from PIL import Image
+
     from faceanon.pipeline import Pipeline
 
     pipe = Pipeline(method="cfa", params={"angle": 0})
     _, used = pipe.anonymize(lfw_face, [faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5)])
-    assert used[0].extra["method"] == "blur" and used[0].extra["fallback"].startswith("still recognizable (SFace")
-    _, used = Pipeline(method="cfa").anonymize(lfw_face, [faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5)])
-    assert used[0].extra["method"] == "cfa"
+    assert used[0].extra["method"] == "blur" and used[0].extra["fallback"].startswith("still recognizable (SFace aligned")
+    got = []
+    for person in ("Aaron_Sorkin", "Abel_Pacheco", "Adrien_Brody", "Adam_Sandler", "Adriana_Lima", "Agnes_Bruckner"):
+        image = np.asarray(Image.open(sorted((lfw_dir / person).glob("*.jpg"))[0]).convert("RGB"))
+        _, used = Pipeline(method="cfa").anonymize(image)
+        face = max(used, key=lambda f: f.height)
+        assert face.extra["method"] == "cfa" or face.extra["fallback"].startswith("still recognizable (SFace forehead"), face.extra
+        got.append(face.extra["method"])
+    assert got.count("cfa") >= 4, got
 
 
 def test_encode_round_trip_is_identity(lfw_face, lfw_detected):
@@ -49,10 +58,16 @@ def test_similarity_falls_as_the_angle_grows(lfw_face, lfw_detected):
     assert sims[-1] < sims[0] - 0.2
 
 
-def test_seed_picks_the_direction(lfw_face, lfw_detected):
-    a = faceanon.anonymize(lfw_face, method="cfa", seed=1, faces=[lfw_detected])
-    b = faceanon.anonymize(lfw_face, method="cfa", seed=1, faces=[lfw_detected])
-    c = faceanon.anonymize(lfw_face, method="cfa", seed=2, faces=[lfw_detected])
+def test_seed_picks_the_direction(lfw_dir):
+    """(On a face whose new faces pass the recognizer gate at both seeds: one it blurs at both
+    would make the two outputs equal whatever the seed does.)"""
+    from PIL import Image
+
+    image = np.asarray(Image.open(lfw_dir / "Adrien_Brody" / "Adrien_Brody_0001.jpg").convert("RGB"))
+    face = faceanon.detect(image)[0]
+    a = faceanon.anonymize(image, method="cfa", seed=1, faces=[face])
+    b = faceanon.anonymize(image, method="cfa", seed=1, faces=[face])
+    c = faceanon.anonymize(image, method="cfa", seed=2, faces=[face])
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
