@@ -7,7 +7,7 @@ file handling (reading, writing, folders, video) lives in :mod:`faceanon.io` and
 from __future__ import annotations
 
 import bisect
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -24,6 +24,7 @@ from .detect.tracking import ShotCuts, appearance, cover_tracks, link_tracks
 from .errors import CannotAnonymize, UsageError
 from .registry import check_range
 from .types import Face
+from .workers import ordered_map
 
 
 MASK_SCALE_RANGE = (0.5, 4.0)  # how much the replaced region may grow or shrink about the face box
@@ -227,7 +228,6 @@ class Pipeline:
         """(frame, its faces or None when detection failed), detection running on a worker
         thread one frame ahead, so that it overlaps the per-frame work of pass 1 (appearance,
         shot cuts, the render gate); the results are the same as one after the other."""
-        from concurrent.futures import ThreadPoolExecutor
 
         def detect(frame: np.ndarray) -> list[Face] | None:
             try:
@@ -235,16 +235,7 @@ class Pipeline:
             except Exception:  # noqa: BLE001 - the frame is then blacked out
                 return None
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect") as worker:
-            ahead: deque = deque()
-            for frame in frames:
-                ahead.append((frame, worker.submit(detect, frame)))
-                if len(ahead) > 1:
-                    done, future = ahead.popleft()
-                    yield done, future.result()
-            while ahead:
-                done, future = ahead.popleft()
-                yield done, future.result()
+        return ordered_map(detect, frames, workers=1, waiting=1, name="detect")
 
     def plan_video(self, frames: Iterable[np.ndarray], fps: float,
                    on_frame: Callable[[int], None] | None = None) -> tuple[list[list[Face]], list[int]]:

@@ -1,8 +1,6 @@
 """Video files, frame by frame with PyAV (FFmpeg): same frame timing, optional audio copy."""
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -10,6 +8,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..errors import InputError
+from ..workers import InOrder
 from .atomic import atomic_path
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".avi", ".mkv"}
@@ -158,60 +157,40 @@ def transcode(src: Path, dst: Path, process: Callable[[np.ndarray, int], np.ndar
                     except Exception as e:
                         warnings.append(f"{src}: audio not copied ({_reason(e)})")
                 streams = [vin] + ([ain] if aout is not None else [])
-                # Encoding and muxing run on one worker thread, in submission order, while the
-                # next frame is processed (x264 and PyAV let go of the GIL); at most a few frames
-                # wait, so memory stays bounded.
-                writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
-                pending: deque = deque()
-
-                def submit(job, *args) -> None:
-                    pending.append(writer.submit(job, *args))
-                    while len(pending) > _ENCODE_QUEUE or (pending and pending[0].done()):
-                        pending.popleft().result()  # re-raises an encoder error here
 
                 def encode(frame) -> None:
                     for p in vout.encode(frame):
                         out.mux(p)
 
-                workers_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="frame") if workers > 1 else None
-                processing: deque = deque()  # (result or future, pts, time base, index), in frame order
-
-                def finish(item) -> None:
-                    result, pts, time_base, i = item
-                    rgb = result.result() if workers_pool is not None else result
+                def finish(rgb: np.ndarray, where: tuple) -> None:
+                    pts, time_base, i = where
                     if rgb.shape[:2] != (vout.height, vout.width):
                         rgb = np.pad(rgb, ((0, vout.height - rgb.shape[0]), (0, vout.width - rgb.shape[1]), (0, 0)), mode="edge")
                     new = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                     new.pts, new.time_base = (i, vout.time_base) if frame_ticks else (pts, time_base)
-                    submit(encode, new)
+                    writer.submit(encode, new)
                     if progress:
                         progress(i + 1)
 
-                try:
-                    index = 0
+                # Encoding and muxing run on one worker thread, in submission order, while the
+                # next frame is processed; frames are processed ``workers`` at a time (on the
+                # caller's thread when 1). At most a few frames wait: memory stays bounded.
+                index = 0
+                with InOrder(1, _ENCODE_QUEUE, name="encode") as writer, \
+                        InOrder(workers if workers > 1 else 0, 2 * workers - 1, finish, name="frame") as frames:
                     for packet in container.demux(*streams):
                         if packet.stream is ain:
                             if packet.dts is None:
                                 continue
                             packet.stream = aout
-                            submit(out.mux, packet)
+                            writer.submit(out.mux, packet)
                             continue
                         for frame in packet.decode():
-                            rgb = frame.to_ndarray(format="rgb24")
-                            result = workers_pool.submit(process, rgb, index) if workers_pool is not None else process(rgb, index)
-                            processing.append((result, frame.pts, frame.time_base, index))
-                            while len(processing) > 2 * workers - 1:
-                                finish(processing.popleft())
+                            frames.submit(process, frame.to_ndarray(format="rgb24"), index, tag=(frame.pts, frame.time_base, index))
                             index += 1
-                    while processing:
-                        finish(processing.popleft())
-                    submit(encode, None)
-                    while pending:
-                        pending.popleft().result()
-                finally:
-                    if workers_pool is not None:
-                        workers_pool.shutdown(wait=True)
-                    writer.shutdown(wait=True)
+                    frames.finish()
+                    writer.submit(encode, None)
+                    writer.finish()
             finally:
                 out.close()
             if index == 0:
