@@ -550,6 +550,19 @@ def test_a_face_the_verifier_doubts_gets_the_fallback_and_the_reason(photo, dete
     assert got[MIN_VERIFIER / 2] == {"method": "blur", "fallback": f"doubted by the face/not-face verifier (under {MIN_VERIFIER})"}
 
 
+def test_a_face_one_ensemble_member_alone_found_gets_the_fallback(photo, detections):
+    """No new face where only one of the ensemble's detector families saw a face: the same real
+    face is drawn on when both found it."""
+    face = max(detections["yunet"], key=lambda f: f.score)
+    got = {}
+    for votes in ((0,), (0, 1)):
+        f = faceanon.Face(face.box, face.score, face.landmarks5, extra={"votes": list(votes), "verifier": 0.9})
+        _, used = Pipeline(PipelineConfig(method="cfa")).anonymize(photo, [f])
+        got[votes] = {k: used[0].to_dict()[k] for k in ("method", "fallback") if k in used[0].to_dict()}
+    assert got[(0, 1)] == {"method": "cfa"}
+    assert got[(0,)] == {"method": "blur", "fallback": "found by one detector of the ensemble only"}
+
+
 def test_a_stray_box_blurred_beside_a_drawn_face_leaves_no_blurred_hole_in_it(photo, detections):
     """Recall-first detectors put weak boxes on an ear or half a face; that box gets the blur,
     and the new face is drawn from the untouched picture and laid over it. So the middle of the

@@ -10,6 +10,9 @@ The checks, cheapest first:
 * the detector's own doubt: an ensemble detection whose face/not-face verifier
   (models/verifier) gives it under ``MIN_VERIFIER`` (the cupcake and a dark blob that the
   other checks let through on the WIDER dev photos scored 0.03);
+* both families: an ensemble detection (detect/ensemble.py) that only one of its detectors
+  found (``extra["votes"]``) is drawn on by neither: the one new face on a non-face left on the
+  WIDER dev photos straddled two heads, found by YuNet alone;
 * turn: the nose tip's place between the jaw ends (dlib's 68 points): beyond ``MAX_TURN`` the
   far side of the face is hidden and the render smears across the profile;
 * landmark fit: the 5 points the detector gave against those of the 68-point fit (in
@@ -37,6 +40,7 @@ MIN_HEIGHT = 24  # px
 # Read off the first 120 WIDER dev photos (bench/wider_render.py, renders' verifier values):
 # 2 of the 4 new faces drawn on non-faces scored 0.03, 1 of 348 drawn on faces scored under it.
 MIN_VERIFIER = 0.1
+MIN_VOTES = 2  # ensemble members that found the face
 MAX_TURN = 0.35  # nose-tip offset from the jaw's middle, as a fraction of the jaw's width
 MAX_LANDMARK_DISAGREEMENT = 1.0  # mean distance of the 5 points, in inter-ocular distances
 MIN_CONFIRM = 0.8  # YuNet score on the second look
@@ -106,6 +110,8 @@ def refusal(crop: np.ndarray, face: Face) -> str | None:
         return f"too small to render (under {MIN_HEIGHT} px)"
     if face.extra.get("verifier", 1.0) < MIN_VERIFIER:
         return f"doubted by the face/not-face verifier (under {MIN_VERIFIER})"
+    if len(face.extra.get("votes", range(MIN_VOTES))) < MIN_VOTES:
+        return "found by one detector of the ensemble only"
     if face.landmarks68 is None:
         return "no landmarks"
     if abs(turn(face)) > MAX_TURN:
