@@ -77,13 +77,14 @@ class Face:
 
     # Keys of ``extra`` that reports carry: the verifier's face probability (ensemble detections),
     # what the face got, and why if it was the fallback.
-    REPORTED = ("verifier", "method", "fallback", "fallback_weight")
+    REPORTED = ("verifier", "method", "fallback", "fallback_weight", "candidate")
 
     def to_dict(self) -> dict:
         """``{"box": [x1, y1, x2, y2], "score": s}``, ``track`` (videos), ``verifier`` (the verifier's face
         probability, where the detector has one), plus ``method`` (what was applied) and
         ``fallback`` (why the fallback filter was used) once the face was anonymized, and
-        ``fallback_weight`` where a video faded the method towards its fallback."""
+        ``fallback_weight`` where a video faded the method towards its fallback, and ``candidate``
+        where the new identity is not the seed's first (the recognizer gate knew the first)."""
         out: dict = {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4)}
         if self.track_id is not None:
             out["track"] = self.track_id

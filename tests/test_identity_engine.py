@@ -242,3 +242,34 @@ def test_a_recognized_track_keeps_the_fallback(lfw_face, lfw_detected):
     assert frame() == "its track's new face was still recognizable in an earlier frame"
     pipe.plan_video([], fps=25)
     assert frame().startswith("still recognizable")
+
+
+def test_a_face_the_recognizer_still_knows_gets_another_identity_before_the_fallback(lfw_dir, monkeypatch):
+    """cfa's identity comes from the seed: when the recognizer gate still matches the first new
+    face, the next candidate seed is drawn, and the face says which; fit's comes from the
+    password and is not re-drawn (it would not be the password's face)."""
+    from PIL import Image
+
+    from faceanon.pipeline import STILL_RECOGNIZABLE, Pipeline
+
+    image = np.asarray(Image.open(lfw_dir / "Adrien_Brody" / "Adrien_Brody_0001.jpg").convert("RGB"))
+    face = faceanon.detect(image)[0]
+    plain, used = Pipeline(method="cfa").anonymize(image, [faceanon.Face(face.box, face.score, face.landmarks5)])
+    assert used[0].extra["method"] == "cfa" and "candidate" not in used[0].extra
+
+    seen = []
+
+    def first_one_known(self, crop, out, f, track):
+        seen.append(self.anonymizer.seed)
+        return f"{STILL_RECOGNIZABLE} (test)" if len(seen) == 1 else None
+
+    monkeypatch.setattr(Pipeline, "_still_recognized", first_one_known)
+    pipe = Pipeline(method="cfa")
+    again, used = pipe.anonymize(image, [faceanon.Face(face.box, face.score, face.landmarks5)])
+    assert used[0].extra["method"] == "cfa" and used[0].to_dict()["candidate"] == 1
+    assert len(set(seen)) == 2 and pipe.anonymizer.seed == seen[0]  # the run's seed is back
+    assert not np.array_equal(plain, again)
+
+    seen.clear()
+    _, used = Pipeline(method="fit", params={"password": "pw"}).anonymize(image, [faceanon.Face(face.box, face.score, face.landmarks5)])
+    assert used[0].extra["method"] == "blur" and used[0].extra["fallback"].startswith(STILL_RECOGNIZABLE) and len(seen) == 1

@@ -116,6 +116,8 @@ class CFA(IdentityReplacer):
         "radius": Param(float, 1.0, "new identity norm relative to max(own norm, typical norm)", low=0.1, high=4),
     }
 
+    identity_from_seed = True  # the direction the identity is turned in
+
     def __init__(self, angle: float = 135.0, radius: float = 1.0) -> None:
         self.angle, self.radius = angle, radius
 
@@ -164,6 +166,7 @@ class Swap(IdentityReplacer):
 
     def __init__(self, source: str = "") -> None:
         self.source = source
+        self.identity_from_seed = not source  # the synthetic identity's donor
         self._source_target: Target | None = None
         if source:
             self._source_target = self._encode_source(source)
