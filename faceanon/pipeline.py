@@ -63,6 +63,8 @@ class Pipeline:
         # Video tracks whose new face a recognizer still matched to the person: they keep the
         # fallback for the rest of the track (one change per track, not a flip every frame).
         self._recognized_tracks: set[int] = set()
+        # Video tracks' chosen identity: the seed of the candidate their first drawn frame took.
+        self._track_seeds: dict[int, int] = {}
 
     @property
     def detector(self):
@@ -157,22 +159,7 @@ class Pipeline:
                 # no new face on a non-face, a profile, ...
                 reason = face.extra["render_refusal"] if "render_refusal" in face.extra else render_gate.refusal(clean, local)
             if reason is None:
-                out, reason = self._draw(crop, clean, local, rng, feather, face.track_id)
-                # Another new identity when the recognizer still knew this one: methods whose
-                # identity comes from the seed take the next candidate (photos only: a video
-                # track keeps the one identity it was given).
-                seed = self.anonymizer.seed
-                tries = RENDER_CANDIDATES if getattr(self.anonymizer, "identity_from_seed", False) and face.track_id is None else 1
-                try:
-                    for candidate in range(1, tries):
-                        if not (reason or "").startswith(STILL_RECOGNIZABLE):
-                            break
-                        self.anonymizer.seed = candidate_seed(seed, candidate)
-                        out, reason = self._draw(crop, clean, local, rng, feather, None)
-                        if reason is None:
-                            face.extra["candidate"] = candidate
-                finally:
-                    self.anonymizer.seed = seed
+                out, reason = self._draw_a_candidate(crop, clean, local, rng, feather, face)
         except CannotAnonymize as e:
             reason = str(e)
         except Exception as e:  # noqa: BLE001 - one face's failure must not leave it visible
@@ -188,6 +175,36 @@ class Pipeline:
             out = self._apply(self.fallback, crop, local, rng, feather)
             face.extra["method"], face.extra["fallback"] = self.fallback.name, reason
         image[y0:y1, x0:x1] = out
+
+    def _draw_a_candidate(self, crop: np.ndarray, clean: np.ndarray, local: Face, rng: np.random.Generator,
+                          feather: float, face: Face) -> tuple[np.ndarray, str | None]:
+        """:meth:`_draw`, and where the recognizer still knows the person, other identities:
+        methods whose identity comes from the seed try up to RENDER_CANDIDATES seeds. A video
+        track chooses once, at its first drawn frame, and keeps that identity (and its seed)
+        for the rest of the track; a track none of whose candidates passed keeps the fallback."""
+        track = face.track_id
+        if track is not None and track in self._recognized_tracks:
+            return crop, "its track's new face was still recognizable in an earlier frame"
+        seed = self.anonymizer.seed
+        chosen = self._track_seeds.get(track) if track is not None else None
+        seeded = getattr(self.anonymizer, "identity_from_seed", False)
+        tries = RENDER_CANDIDATES if seeded and chosen is None else 1
+        try:
+            for candidate in range(tries):
+                self.anonymizer.seed = chosen if chosen is not None else candidate_seed(seed, candidate)
+                last = candidate == tries - 1
+                # earlier candidates do not mark the track as recognized: the next one may pass
+                out, reason = self._draw(crop, clean, local, rng, feather, track if last or chosen is not None else None)
+                if not (reason or "").startswith(STILL_RECOGNIZABLE):
+                    break
+        finally:
+            self.anonymizer.seed = seed
+        if reason is None:
+            if seeded and candidate > 0:
+                face.extra["candidate"] = candidate
+            if track is not None and chosen is None:
+                self._track_seeds[track] = candidate_seed(seed, candidate)
+        return out, reason
 
     def _draw(self, crop: np.ndarray, clean: np.ndarray, face: Face, rng: np.random.Generator, feather: float,
               track: int | None) -> tuple[np.ndarray, str | None]:
@@ -275,6 +292,7 @@ class Pipeline:
         failed: list[int] = []
         paints = self.anonymizer.paints_new_faces
         self._recognized_tracks = set()  # track ids start again with every video
+        self._track_seeds = {}
         shots = ShotCuts()
         for index, (frame, faces) in enumerate(self._detect_ahead(frames)):
             shots.see(frame)
@@ -328,7 +346,8 @@ class Pipeline:
 
 # A new face the recognizer gate still matches to the person: methods whose identity comes from
 # the seed try up to this many identities in all (on LFW, 6 of the 15 faces in 80 whose first new
-# face the forehead attacker still knew passed with one of the next three), then the fallback.
+# face the forehead attacker still knew passed with one of the next three), then the fallback. A
+# video track tries them at its first drawn frame and keeps the one that passed.
 RENDER_CANDIDATES = 4
 STILL_RECOGNIZABLE = "still recognizable"
 

@@ -182,6 +182,27 @@ def test_one_person_is_one_track_with_one_held_identity(clip):
     assert len(held) == N_FRAMES and all(np.array_equal(h, held[0]) for h in held)
 
 
+def test_a_track_chooses_its_identity_once_where_the_first_was_still_known(clip, monkeypatch):
+    """A track whose first drawn frame the recognizer gate still knows at the run's seed takes
+    the next candidate there and keeps it through the track: every later frame is drawn with
+    that one seed, none tries candidates again, and no frame falls back."""
+    from faceanon.pipeline import STILL_RECOGNIZABLE, candidate_seed
+
+    pipe = Pipeline(method="cfa")
+    seen = []
+
+    def known_at_the_run_seed(self, crop, out, face, track):
+        seen.append(self.anonymizer.seed)
+        return f"{STILL_RECOGNIZABLE} (test)" if self.anonymizer.seed == self.config.seed else None
+
+    monkeypatch.setattr(Pipeline, "_still_recognized", known_at_the_run_seed)
+    plan, _ = pipe.plan_video(read_frames(clip), FPS)
+    used = [pipe.anonymize(frame, faces)[1] for frame, faces in zip(read_frames(clip), plan)]
+    drawn = [f for faces in used for f in faces if f.extra["method"] == "cfa"]
+    assert len(drawn) == N_FRAMES and all(f.extra.get("fallback") is None for faces in used for f in faces)
+    assert seen == [pipe.config.seed] + [candidate_seed(pipe.config.seed, 1)] * N_FRAMES
+
+
 def test_a_held_identity_moves_every_frame_by_the_same_step(lfw_dir, monkeypatch):
     """Two photos of one person (different light and pose, so different identity codes) given
     the same track identity get the same target, and their codes move by the same step; judged
