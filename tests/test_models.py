@@ -29,6 +29,28 @@ def test_sface_torch_port_matches_the_onnx_model(lfw_dir):
     assert len(cosines) >= 6 and min(cosines) >= 0.99
 
 
+def test_the_gates_batched_sface_matches_the_onnx_model_and_its_attacks_differ(lfw_dir):
+    """SFace.embed_many (the recognizer gate's batched float run, BatchNorms folded) gives
+    OpenCV's embeddings; the forehead attacker's alignment is another crop, not the same one."""
+    from PIL import Image
+
+    from faceanon.models.recognizers import FOREHEAD_SHIFT, shifted_up
+
+    sface, pairs = recognizer("sface"), []
+    for p in sorted(lfw_dir.glob("*/*_0001.jpg"))[::400][:6]:
+        img = np.asarray(Image.open(p).convert("RGB"))
+        pairs += [(img, f) for f in faceanon.detect(img)[:1]]
+    batched = sface.embed_many(pairs)
+    one_by_one = np.stack([sface.embed(img, f) for img, f in pairs])
+    assert len(pairs) >= 5 and (batched * one_by_one).sum(axis=1).min() >= 0.999
+    img, face = pairs[0]
+    up = shifted_up(face, FOREHEAD_SHIFT)
+    eyes = face.landmarks5[:2].mean(axis=0) - up.landmarks5[:2].mean(axis=0)
+    iod = np.linalg.norm(face.landmarks5[1] - face.landmarks5[0])
+    assert abs(np.linalg.norm(eyes) - FOREHEAD_SHIFT * iod) < 0.5 and eyes[1] > 0  # moved up (y down)
+    assert float(sface.embed(img, face) @ sface.embed(img, up)) < 0.99
+
+
 def test_sface_torch_port_is_differentiable():
     from faceanon.models.sface_torch import build_sface
 

@@ -119,3 +119,32 @@ def build_sface():
     for p in net.parameters():
         p.requires_grad_(False)
     return net
+
+
+def fold_batchnorm(net):
+    """An inference-only copy of ``net`` (from :func:`build_sface`) with every BatchNorm that
+    follows a Conv2d or a Linear folded into that layer's weights and bias: the same function
+    in eval mode, a fifth fewer operations (the recognizer gate embeds every new face)."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    net = copy.deepcopy(net).eval()
+    layers: list[nn.Module] = []
+    for layer in net.body:
+        previous = layers[-1] if layers else None
+        if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and isinstance(previous, (nn.Conv2d, nn.Linear)):
+            scale = layer.weight / torch.sqrt(layer.running_var + layer.eps)
+            shape = (-1,) + (1,) * (previous.weight.dim() - 1)
+            bias = previous.bias if previous.bias is not None else torch.zeros_like(layer.running_mean)
+            if isinstance(previous, nn.Conv2d) and previous.bias is None:
+                previous.bias = nn.Parameter(torch.zeros_like(layer.running_mean))
+            previous.weight.data = previous.weight.data * scale.reshape(shape)
+            previous.bias.data = (bias.data - layer.running_mean) * scale + layer.bias.data
+            continue
+        layers.append(layer)
+    net.body = nn.Sequential(*layers)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
