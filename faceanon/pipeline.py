@@ -187,15 +187,13 @@ class Pipeline:
             return crop, "its track's new face was still recognizable in an earlier frame"
         seed = self.anonymizer.seed
         chosen = self._track_seeds.get(track) if track is not None else None
-        seeded = getattr(self.anonymizer, "identity_from_seed", False)
+        seeded = self.anonymizer.identity_from_seed
         tries = RENDER_CANDIDATES if seeded and chosen is None else 1
         memo: dict = {}  # the original's embeddings, the same for every candidate
         try:
             for candidate in range(tries):
                 self.anonymizer.seed = chosen if chosen is not None else candidate_seed(seed, candidate)
-                last = candidate == tries - 1
-                # earlier candidates do not mark the track as recognized: the next one may pass
-                out, reason = self._draw(crop, clean, local, rng, feather, track if last or chosen is not None else None, memo)
+                out, reason = self._draw(crop, clean, local, rng, feather, memo)
                 if not (reason or "").startswith(STILL_RECOGNIZABLE):
                     break
         finally:
@@ -205,10 +203,14 @@ class Pipeline:
                 face.extra["candidate"] = candidate
             if track is not None and chosen is None:
                 self._track_seeds[track] = candidate_seed(seed, candidate)
+        elif track is not None and reason.startswith(STILL_RECOGNIZABLE):
+            # the last identity tried was still known: the track keeps the fallback from here on
+            # (one change per track, not a flip every frame)
+            self._recognized_tracks.add(track)
         return out, reason
 
     def _draw(self, crop: np.ndarray, clean: np.ndarray, face: Face, rng: np.random.Generator, feather: float,
-              track: int | None, memo: dict | None = None) -> tuple[np.ndarray, str | None]:
+              memo: dict | None = None) -> tuple[np.ndarray, str | None]:
         """The method's result over ``crop`` (drawn from ``clean``, see above) and why it must
         not be used (None: it may)."""
         pixels, alpha = self._render(self.anonymizer, clean, face, rng, feather)
@@ -220,19 +222,17 @@ class Pipeline:
             flat = unchanged(crop, self._apply(self.fallback, crop, face, rng, feather), face.box)
             return out, None if flat else "the method left the face unchanged"
         if self.anonymizer.paints_new_faces:
-            return out, self._still_recognized(clean, drawn, face, track, memo)
+            return out, self._still_recognized(clean, drawn, face, memo)
         return out, None
 
-    def _still_recognized(self, crop: np.ndarray, out: np.ndarray, face: Face, track: int | None,
-                          memo: dict | None = None) -> str | None:
+    def _still_recognized(self, crop: np.ndarray, out: np.ndarray, face: Face, memo: dict | None = None) -> str | None:
         """The recognizer gate on a drawn face: SFace compares the new face with the one it
         replaces, aligned with the original's landmarks and aligned higher, on more forehead
         and hair (models/recognizers.py: ATTACKS); at or above either attacker's same-footage
         threshold (different people in one photo pass it 1 % of the time) the new face still
         shows the person, and the fallback is used. Small crowd faces, and faces whose hair and
         hairline say who they are, are where this happens: the method changes the face up to
-        the forehead, not the hair. A video track it still knows keeps the fallback from
-        here on (one change per track, not a flip every frame)."""
+        the forehead, not the hair."""
         if face.landmarks5 is None:
             return None
         from .models.recognizers import ATTACKS, recognized_by, recognizer
@@ -240,8 +240,6 @@ class Pipeline:
         found = recognized_by(recognizer("sface"), crop, out, face, memo)
         if not found:
             return None
-        if track is not None:
-            self._recognized_tracks.add(track)
         thresholds = {name: threshold for name, _, threshold in ATTACKS}
         return f"{STILL_RECOGNIZABLE} (" + ", ".join(f"SFace {name} >= {thresholds[name]}" for name, _ in found) + ")"
 

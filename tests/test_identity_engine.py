@@ -259,7 +259,7 @@ def test_a_face_the_recognizer_still_knows_gets_another_identity_before_the_fall
 
     seen = []
 
-    def first_one_known(self, crop, out, f, track, memo=None):
+    def first_one_known(self, crop, out, f, memo=None):
         seen.append(self.anonymizer.seed)
         return f"{STILL_RECOGNIZABLE} (test)" if len(seen) == 1 else None
 

@@ -191,7 +191,7 @@ def test_a_track_chooses_its_identity_once_where_the_first_was_still_known(clip,
     pipe = Pipeline(method="cfa")
     seen = []
 
-    def known_at_the_run_seed(self, crop, out, face, track, memo=None):
+    def known_at_the_run_seed(self, crop, out, face, memo=None):
         seen.append(self.anonymizer.seed)
         return f"{STILL_RECOGNIZABLE} (test)" if self.anonymizer.seed == self.config.seed else None
 

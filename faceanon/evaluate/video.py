@@ -44,7 +44,7 @@ import numpy as np
 from ..detect import create_detector
 from ..detect.tracking import ShotCuts, link_tracks
 from ..io import video as video_io
-from ..models.recognizers import ATTACKS, SAME_FOOTAGE_SFACE_THRESHOLD, recognized_by
+from ..models.recognizers import ATTACKS, SAME_FOOTAGE_SFACE_THRESHOLD, attack_embeddings, matched_by, recognized_by
 from ..types import Face
 
 # The same-footage SFace threshold (models/recognizers.py) is the judge's, and the render gate's.
@@ -229,8 +229,9 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
             if what[i] is None or change < UNCOVERED_CHANGE:
                 count["uncovered"] += 1
                 uncovered_frames.append(index)
-            e_a, e_b = sface.embed(a, face), sface.embed(b, face)
-            found = recognized_by(sface, a, b, face)
+            attacks_a, attacks_b = attack_embeddings(sface, [a, b], face)
+            e_a, e_b = attacks_a[0], attacks_b[0]  # aligned on the landmarks: for consistency below
+            found = matched_by(attacks_a, attacks_b)
             if found:
                 count["leaks"] += 1
                 count["leaks_on_faces_the_run_missed"] += what[i] is None

@@ -39,7 +39,8 @@ SAME_FOOTAGE_SFACE_THRESHOLD = 0.537
 # pairs, aligned the same way (bench/wild_threshold.py).
 FOREHEAD_SHIFT = 0.3
 SAME_FOOTAGE_FOREHEAD_THRESHOLD = 0.598
-# (name, upward shift in eye distances, threshold): the attackers every new face must pass.
+# (name, upward shift in eye distances, threshold): the attackers every new face must pass,
+# the aligned one first.
 ATTACKS = (("aligned", 0.0, SAME_FOOTAGE_SFACE_THRESHOLD), ("forehead", FOREHEAD_SHIFT, SAME_FOOTAGE_FOREHEAD_THRESHOLD))
 
 
@@ -87,6 +88,25 @@ class SFace:
         return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
+def attack_embeddings(sface: SFace, images: list[np.ndarray], face: Face) -> list[np.ndarray]:
+    """For each image, SFace's embeddings of the face at ``face`` aligned as each attack of
+    :data:`ATTACKS` aligns it (one row per attack, the aligned one first), in one batch."""
+    moved = [shifted_up(face, shift) for _, shift, _ in ATTACKS]
+    e = sface.embed_many([(image, m) for image in images for m in moved])
+    return [e[k * len(moved):(k + 1) * len(moved)] for k in range(len(images))]
+
+
+def matched_by(originals: np.ndarray, anonymous: np.ndarray) -> list[tuple[str, float]]:
+    """The attacks whose embeddings (rows of :func:`attack_embeddings`) of the original and the
+    anonymized face are at or above their same-footage threshold, with their similarity."""
+    found = []
+    for (name, _, threshold), a, b in zip(ATTACKS, originals, anonymous):
+        similarity = float(a @ b)
+        if similarity >= threshold:
+            found.append((name, similarity))
+    return found
+
+
 def recognized_by(sface: SFace, original: np.ndarray, anonymized: np.ndarray, face: Face,
                   memo: dict | None = None) -> list[tuple[str, float]]:
     """The attacks of :data:`ATTACKS` under which SFace still matches the face at ``face`` in
@@ -94,20 +114,13 @@ def recognized_by(sface: SFace, original: np.ndarray, anonymized: np.ndarray, fa
     empty when none does. ``memo`` (a dict kept by the caller while ``original`` and ``face``
     stay the same) holds the original's embeddings between calls: other candidates for one face
     are then embedded alone."""
-    moved = [shifted_up(face, shift) for _, shift, _ in ATTACKS]
     if memo is not None and "originals" in memo:
-        originals, anonymous = memo["originals"], sface.embed_many([(anonymized, m) for m in moved])
+        originals, (anonymous,) = memo["originals"], attack_embeddings(sface, [anonymized], face)
     else:
-        e = sface.embed_many([(original, m) for m in moved] + [(anonymized, m) for m in moved])
-        originals, anonymous = e[: len(moved)], e[len(moved):]
+        originals, anonymous = attack_embeddings(sface, [original, anonymized], face)
         if memo is not None:
             memo["originals"] = originals
-    found = []
-    for (name, _, threshold), a, b in zip(ATTACKS, originals, anonymous):
-        similarity = float(a @ b)
-        if similarity >= threshold:
-            found.append((name, similarity))
-    return found
+    return matched_by(originals, anonymous)
 
 
 class DlibResNet:

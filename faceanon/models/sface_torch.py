@@ -136,12 +136,10 @@ def fold_batchnorm(net):
         previous = layers[-1] if layers else None
         if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)) and isinstance(previous, (nn.Conv2d, nn.Linear)):
             scale = layer.weight / torch.sqrt(layer.running_var + layer.eps)
-            shape = (-1,) + (1,) * (previous.weight.dim() - 1)
-            bias = previous.bias if previous.bias is not None else torch.zeros_like(layer.running_mean)
-            if isinstance(previous, nn.Conv2d) and previous.bias is None:
+            if previous.bias is None:
                 previous.bias = nn.Parameter(torch.zeros_like(layer.running_mean))
-            previous.weight.data = previous.weight.data * scale.reshape(shape)
-            previous.bias.data = (bias.data - layer.running_mean) * scale + layer.bias.data
+            previous.weight.data = previous.weight.data * scale.reshape((-1,) + (1,) * (previous.weight.dim() - 1))
+            previous.bias.data = (previous.bias.data - layer.running_mean) * scale + layer.bias.data
             continue
         layers.append(layer)
     net.body = nn.Sequential(*layers)
