@@ -108,9 +108,13 @@ def main() -> int:
     ap.add_argument("--clips", default=DEFAULT_CLIPS)
     ap.add_argument("--keep", help="keep the clips made and the anonymized ones in this folder")
     ap.add_argument("--table-only", action="store_true", help="write the table from bench/results/video_eval.json, measure nothing")
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the rows measured now in bench/results/video_eval.json (a changed method "
+                         "re-measured); the docs' table is refreshed when every default row is there")
     args = ap.parse_args()
+    results = REPO / "bench" / "results" / "video_eval.json"
     if args.table_only:
-        write_table(json.loads((REPO / "bench" / "results" / "video_eval.json").read_text()), to_docs=True)
+        write_table(json.loads(results.read_text()), to_docs=True)
         return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,9 +137,34 @@ def main() -> int:
                 print(json.dumps(r), flush=True)
                 rows.append(r)
                 sheet(clip, out, REPO / "bench" / "results" / "video_sheets" / f"{tag}.png")
-    (REPO / "bench" / "results" / "video_eval.json").write_text(json.dumps(rows, indent=2) + "\n")
-    write_table(rows, to_docs=args.clips == DEFAULT_CLIPS and args.runs == DEFAULT_RUNS)
+    defaults = args.clips == DEFAULT_CLIPS and args.runs == DEFAULT_RUNS
+    if args.merge and results.exists():
+        rows = merged(json.loads(results.read_text()), rows)
+        defaults = {row_key(r) for r in rows} >= default_keys()
+    results.write_text(json.dumps(rows, indent=2) + "\n")
+    write_table(rows, to_docs=defaults)
     return 0
+
+
+def row_key(r: dict) -> tuple[str, str, str]:
+    return r["clip"], r["method"], r["detector"]
+
+
+def default_keys() -> set[tuple[str, str, str]]:
+    keys = set()
+    for clip in DEFAULT_CLIPS.split(","):
+        for run in DEFAULT_RUNS.split(","):
+            method, _, detector = run.partition("@")
+            keys.add((clip, method, detector or PipelineConfig().detector))
+    return keys
+
+
+def merged(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` with the rows of the same clip, method and detector as one of ``new`` replaced,
+    in the table's order (clips, then runs as DEFAULT_RUNS lists them); new rows added at the end."""
+    fresh = {row_key(r): r for r in new}
+    out = [fresh.pop(row_key(r), r) for r in old]
+    return out + list(fresh.values())
 
 
 def write_table(rows: list[dict], to_docs: bool) -> None:

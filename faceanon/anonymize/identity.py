@@ -134,13 +134,13 @@ class CFA(IdentityReplacer):
     summary = "identity code turned by an angle on the hypersphere (CFA-Net), rendered on the real face"
     strength = ("angle", [15, 30, 45, 60, 90, 120, 135, 150, 180])  # no 0: an unchanged face gets the fallback blur
     params = {
-        "angle": Param(float, 135.0, "angle in degrees between the old and new identity (0 = unchanged)", low=0, high=180),
+        "angle": Param(float, 150.0, "angle in degrees between the old and new identity, outside the part gender and age are read from (0 = unchanged)", low=0, high=180),
         "radius": Param(float, 1.0, "new identity norm relative to max(own norm, typical norm)", low=0.1, high=4),
     }
 
     identity_from_seed = True  # the direction the identity is turned in
 
-    def __init__(self, angle: float = 135.0, radius: float = 1.0) -> None:
+    def __init__(self, angle: float = 150.0, radius: float = 1.0) -> None:
         self.angle, self.radius = angle, radius
 
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
