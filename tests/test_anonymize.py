@@ -46,6 +46,24 @@ def test_pixelate_blocks_are_flat(lfw_face, lfw_faces):
     assert (block == block[0, 0]).all()
 
 
+@pytest.mark.parametrize("k", [3, 5, 15, 31])
+def test_the_separable_blur_is_opencvs_gaussian(k):
+    """gaussian_blur's two float passes give cv2.GaussianBlur's result (same kernel and sigma,
+    replicated border) to rounding, on colour and grey crops."""
+    import cv2
+
+    from faceanon.anonymize.classical import gaussian_blur, separable_gaussian
+
+    rng = np.random.default_rng(k)
+    for shape in [(37, 53, 3), (64, 48)]:
+        crop = cv2.GaussianBlur(rng.integers(0, 256, shape, dtype=np.uint8), (3, 3), 0)  # image-like
+        exact = cv2.GaussianBlur(crop, (k, k), 0, borderType=cv2.BORDER_REPLICATE).astype(int)
+        assert np.abs(gaussian_blur(crop, k).astype(int) - exact).max() <= 2
+        sigma = k / 4
+        exact = cv2.GaussianBlur(crop, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE).astype(int)
+        assert np.abs(separable_gaussian(crop, sigma).astype(int) - exact).max() <= 2
+
+
 def test_blur_strength_follows_k(lfw_face, lfw_faces):
     def sharpness(img):
         f = lfw_faces[0].box.astype(int)
