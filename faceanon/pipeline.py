@@ -43,6 +43,10 @@ class PipelineConfig:
     # Fail closed: a face the method cannot anonymize (or leaves unchanged) gets this filter.
     fallback: str = "blur"
     fallback_params: dict = field(default_factory=lambda: {"ratio": 0.5})
+    # New faces a recognizer still matches to the person get other candidates, then the fallback.
+    # Off only to measure a method's own strength curve (evaluate's controllability): with it on,
+    # the small angles the gate refuses show the fallback's similarity, not the method's.
+    recognizer_gate: bool = True
 
 
 class Pipeline:
@@ -221,7 +225,7 @@ class Pipeline:
             # fallback cannot change either holds nothing to hide: no warning.
             flat = unchanged(crop, self._apply(self.fallback, crop, face, rng, feather), face.box)
             return out, None if flat else "the method left the face unchanged"
-        if self.anonymizer.paints_new_faces:
+        if self.anonymizer.paints_new_faces and self.config.recognizer_gate:
             return out, self._still_recognized(clean, drawn, face, memo)
         return out, None
 

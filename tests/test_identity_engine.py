@@ -45,6 +45,21 @@ def test_a_new_face_the_recognizer_still_matches_gets_the_fallback(lfw_face, lfw
     assert got.count("cfa") >= 4, got
 
 
+def test_without_the_recognizer_gate_a_weak_setting_is_drawn_as_it_is(lfw_face, lfw_detected):
+    """The evaluation's strength curve measures the method itself: with ``recognizer_gate`` off,
+    an angle the gate sends to the blur is drawn."""
+    from faceanon.pipeline import Pipeline, PipelineConfig
+
+    def faces():
+        return [faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5)]
+
+    _, used = Pipeline(method="cfa", params={"angle": 30}).anonymize(lfw_face, faces())
+    assert used[0].extra["method"] == "blur" and used[0].extra["fallback"].startswith("still recognizable")
+    ungated = Pipeline(PipelineConfig(method="cfa", params={"angle": 30}, recognizer_gate=False))
+    _, used = ungated.anonymize(lfw_face, faces())
+    assert used[0].extra["method"] == "cfa", used[0].extra
+
+
 def test_encode_round_trip_is_identity(lfw_face, lfw_detected):
     out = _cfa(lfw_face, lfw_detected, angle=0)
     assert metrics.ssim(lfw_face, out) > 0.97

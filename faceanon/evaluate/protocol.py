@@ -306,7 +306,9 @@ class Evaluator:
                 "frechet_sface_real_reference": metrics.frechet_distance(real_2, real_1), "frechet_n": int(n)}
 
     def controllability(self, config: PipelineConfig, limit: int) -> dict | None:
-        """Recognizer similarity to the original as the method's strength parameter grows."""
+        """Recognizer similarity to the original as the method's strength parameter grows: the
+        method's own, without the recognizer gate (which would send the weak settings to the
+        fallback blur and draw the blur's similarity there)."""
         cls = ANONYMIZERS.get(config.method)
         strength = getattr(cls, "strength", None)
         if strength is None:
@@ -315,7 +317,7 @@ class Evaluator:
         pairs = self.pairs(limit)
         curve = []
         for v in values:
-            cfg = PipelineConfig(**{**config.__dict__, "params": {**config.params, param: v}})
+            cfg = PipelineConfig(**{**config.__dict__, "params": {**config.params, param: v}, "recognizer_gate": False})
             point = {"value": v, **self.similarity_only(Pipeline(cfg), pairs)}
             curve.append({k: _clean(x) for k, x in point.items()})
         out = {"param": param, "pairs": len(pairs), "curve": curve}
