@@ -48,16 +48,15 @@ class AgeGender:
     def _prepare(self, chip: np.ndarray) -> np.ndarray:
         return ((chip.astype(np.float32) - self._means) / 256.0).transpose(2, 0, 1)[None]
 
-    def male_probability(self, image: np.ndarray, face: Face) -> float:
+    def male_probability(self, image: np.ndarray, face: Face, shape=None) -> float:
         """The gender network alone (the age network costs four times as much)."""
-        shape = recognizer("dlib").shape(image, face)
+        shape = shape if shape is not None else recognizer("dlib").shape(image, face)
         return float(self._gender.run(None, {"images": self._prepare(self._chip(image, shape, 32))})[0][0][1])
 
     def predict(self, image: np.ndarray, face: Face, shape=None) -> Attributes:
         shape = shape if shape is not None else recognizer("dlib").shape(image, face)
-        p_gender = self._gender.run(None, {"images": self._prepare(self._chip(image, shape, 32))})[0][0]
         p_age = self._age.run(None, {"images": self._prepare(self._chip(image, shape, 64))})[0][0]
-        return Attributes(male_probability=float(p_gender[1]), age=float(p_age @ self._age_weights))
+        return Attributes(male_probability=self.male_probability(image, face, shape), age=float(p_age @ self._age_weights))
 
 
 @lru_cache(maxsize=None)

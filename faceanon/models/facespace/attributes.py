@@ -133,7 +133,7 @@ def fit_and_save(codes: np.ndarray, logits: np.ndarray, ages: np.ndarray, out: P
     gw, gb = fisher(codes, logits > 0)
     aw, ab = ridge(codes, ages)
     # How much of each attribute the identity code explains (R^2), reported, not used.
-    r2 = lambda y, p: 1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum()  # noqa: E731
+    age_r2 = r_squared(codes @ aw + ab, ages)
     gender_acc = float((((codes @ gw + gb) > 0) == (logits > 0)).mean())
     male = logits > 0
     # Gender directions while the held-back faces are read better than by naming the commoner
@@ -143,10 +143,10 @@ def fit_and_save(codes: np.ndarray, logits: np.ndarray, ages: np.ndarray, out: P
     kept = np.linalg.qr(np.concatenate([gender_dirs, age_dirs]).T)[0].astype(np.float32)
     print(f"kept subspace: {len(gender_dirs)} gender and {len(age_dirs)} age directions", file=sys.stderr)
     np.savez_compressed(out, gender_w=gw, gender_b=np.float32(gb), age_w=aw, age_b=np.float32(ab), kept=kept,
-                        gender_accuracy=np.float32(gender_acc), age_r2=np.float32(r2(ages, codes @ aw + ab)),
+                        gender_accuracy=np.float32(gender_acc), age_r2=np.float32(age_r2),
                         n=len(codes))
     print(f"saved {out}: {len(codes)} faces, gender agreement {gender_acc:.3f}, "
-          f"age R^2 {r2(ages, codes @ aw + ab):.3f}", file=sys.stderr)
+          f"age R^2 {age_r2:.3f}", file=sys.stderr)
 
 
 if __name__ == "__main__":
