@@ -37,7 +37,7 @@ def run_demo(image_path: Path, out_dir: Path, methods: list[str]) -> None:
     first = Pipeline(PipelineConfig(method=methods[0]))
     faces = first.detect(picture.rgb)
     rows, cols = _faces_region(picture.rgb.shape, faces)
-    tiles = [label(_draw_boxes(picture.rgb, faces)[rows, cols], f"original: {len(faces)} faces (yunet)")]
+    tiles = [label(_draw_boxes(picture.rgb, faces)[rows, cols], f"original: {len(faces)} faces ({first.config.detector})")]
     for method in methods:
         pipe = first if method == methods[0] else Pipeline(PipelineConfig(method=method))
         out, _ = pipe.anonymize(picture.rgb, [f for f in faces])
