@@ -27,14 +27,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from faceanon.align import Landmarker  # noqa: E402
-from faceanon.anonymize.identity import CFA, Target, male_probability, rotate_on_sphere, seeded_rotation, typical_radius  # noqa: E402
+from faceanon.anonymize.identity import CFA  # noqa: E402
 from faceanon.compose.blend import blend  # noqa: E402
 from faceanon.detect import create_detector  # noqa: E402
 from faceanon.evaluate.datasets import DEFAULT_DATA  # noqa: E402
 from faceanon.io import read_image  # noqa: E402
 from faceanon.models.attributes import age_gender  # noqa: E402
 from faceanon.models.facespace.attributes import accuracy, attribute_subspace, fisher, r_squared, ridge  # noqa: E402
-from faceanon.models.facespace.model import attribute_probe, composite_bank  # noqa: E402
+from faceanon.models.facespace.model import attribute_probe  # noqa: E402
 from faceanon.models.recognizers import recognizer  # noqa: E402
 
 # (name, gender directions kept, age directions kept, angle, composites' gender from the network)
@@ -51,25 +51,23 @@ VARIANTS = [
 
 
 class Variant(CFA):
+    """CFA itself, with another kept subspace and, optionally, the code's gender read-out."""
+
     def __init__(self, kept: np.ndarray | None, angle: float, network: bool) -> None:
         super().__init__(angle=angle)
         self.kept, self.network = kept, network
 
+    def kept_subspace(self) -> np.ndarray | None:
+        return self.kept
+
     def target(self, fs, enc):
-        if not self.network:
-            enc = replace(enc, male=None)  # the code's linear read-out decides
-        new = rotate_on_sphere(enc.identity, self.angle, seeded_rotation(self.seed, fs.id_dims),
-                               self.radius * typical_radius(fs, enc.identity), self.kept)
-        bank = composite_bank()
-        amount = float(np.clip(1 - np.cos(np.deg2rad(self.angle)), 0, 1))
-        return Target(new, bank.detail(bank.nearest(new, bank.same_gender(enc))), amount)
+        # without the network's reading, the code's linear read-out picks the composites' gender
+        return super().target(fs, enc if self.network else replace(enc, male=None))
 
 
-def subspace(g: int, a: int, labels: Path) -> np.ndarray | None:
+def subspace(g: int, a: int, codes: np.ndarray, male: np.ndarray, ages: np.ndarray) -> np.ndarray | None:
     if g == 0 and a == 0:
         return None
-    d = np.load(labels)
-    codes, male, ages = d["codes"], d["logits"] > 0, d["ages"]
     rows = [attribute_subspace(codes, male, fisher, accuracy, -np.inf, max_steps=g)[:g],
             attribute_subspace(codes, ages, ridge, r_squared, -np.inf, max_steps=a)[:a]]
     return np.linalg.qr(np.concatenate(rows).T)[0].astype(np.float32)
@@ -83,7 +81,9 @@ def main() -> int:
     files = sorted((DEFAULT_DATA / "lfw" / "images").glob("*/*.jpg"))
     random.Random(1).shuffle(files)
     detector, sface, ag = create_detector("yunet"), recognizer("sface"), age_gender()
-    variants = [(name, Variant(subspace(g, a, Path(args.labels)), angle, network))
+    labels = np.load(args.labels)
+    codes, male, ages = labels["codes"], labels["logits"] > 0, labels["ages"]
+    variants = [(name, Variant(subspace(g, a, codes, male, ages), angle, network))
                 for name, g, a, angle, network in VARIANTS]
     assert np.allclose(variants[-2][1].kept, attribute_probe().kept, atol=1e-4), "the default's subspace is the shipped one"
     scores = {name: [] for name, _ in variants}

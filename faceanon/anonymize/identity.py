@@ -143,11 +143,15 @@ class CFA(IdentityReplacer):
     def __init__(self, angle: float = 150.0, radius: float = 1.0) -> None:
         self.angle, self.radius = angle, radius
 
+    def kept_subspace(self) -> np.ndarray | None:
+        """(id_dims, k) orthonormal directions the turn leaves alone (None: it turns the whole
+        code): the subspace gender and age are read from. Turned whole, the code's gender part
+        turned with it and half the new faces changed gender (bench/gender_keep.py)."""
+        return attribute_probe().kept
+
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
-        # Only the part of the code gender and age cannot be read from turns: turned whole, the
-        # code's gender part turned with it and half the new faces changed gender.
         new = rotate_on_sphere(enc.identity, self.angle, seeded_rotation(self.seed, fs.id_dims),
-                               self.radius * typical_radius(fs, enc.identity), attribute_probe().kept)
+                               self.radius * typical_radius(fs, enc.identity), self.kept_subspace())
         # Fine detail (what SFace-like recognizers read) comes from the synthetic identity nearest
         # to the new code, by an amount that grows with the angle: 1 - cos(angle), capped at 1.
         # Only composites of the face's gender: the identity changes, the gender should not
