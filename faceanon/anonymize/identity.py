@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import UsageError
-from ..models.facespace.model import (Encoding, FaceSpace, attribute_probe, canonical_detail, composite_bank,
-                                      face_space, render_identity)
+from ..models.facespace.model import (FOREHEAD_MOVE, Encoding, FaceSpace, attribute_probe, canonical_detail,
+                                      composite_bank, face_space, move_forehead, render_identity)
 from ..registry import Param
 from ..types import Face
 from .base import ANONYMIZERS, Anonymizer
@@ -66,6 +66,7 @@ class IdentityReplacer(Anonymizer):
 
     needs_landmarks68 = True
     paints_new_faces = True
+    forehead_move = FOREHEAD_MOVE  # share of the face frame the forehead and hairline move by
 
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         raise NotImplementedError
@@ -91,6 +92,11 @@ class IdentityReplacer(Anonymizer):
             t = self._held_target(fs, replace(enc, identity=held_code, male=bool(held[-1] >= 0.5)))
             code = enc.identity + (t.code - held_code)
         d_shape, d_tex = fs.deltas(enc, code)
+        # The forehead and hairline move with the identity (hair told SFace who it was), in full
+        # for a change of code as long as a typical code, less for a smaller one (none at all
+        # when the identity stays).
+        change = min(1.0, float(np.linalg.norm(code - enc.identity)) / fs.id_norm_median)
+        d_shape = move_forehead(fs, d_shape, self.forehead_move * change)
         return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount))
 
     def _held_target(self, fs: FaceSpace, held: Encoding) -> Target:

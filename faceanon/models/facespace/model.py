@@ -154,6 +154,28 @@ class FaceSpace:
         return out, alpha, (int(x0), int(y0), int(x1), int(y1))
 
 
+# How far the forehead points (and with them the hairline) move with a new identity, as a share
+# of the canonical frame. The face space changes the face up to the forehead points, and its own
+# change moves them little, so hair and hairline kept the person: SFace aligned higher, on more
+# forehead and hair, still matched 1 in 5 of cfa's new faces to the person on LFW dev faces (21 of
+# 200; 29 of 200 on CelebA), and those got the blur. Moved 0.06 of the frame, 15 of the 21 passed,
+# at 0.1, 19 (bench/experiments/forehead_move.py); looked at on LFW and WIDER sheets.
+FOREHEAD_MOVE = 0.08
+
+
+def move_forehead(fs: "FaceSpace", d_shape: np.ndarray, amount: float = FOREHEAD_MOVE) -> np.ndarray:
+    """``d_shape`` with the forehead points moved ``amount`` of the canonical frame further up or
+    down, the way the identity change already moves them (their mean vertical move gives the
+    sign). The shape change is linear in the change of identity code, so a video track, which
+    moves every frame by the same step, moves its forehead the same way in every frame, and
+    turning an identity back (`fit` recovery) moves it back."""
+    d = np.asarray(d_shape, np.float32).reshape(-1, 2).copy()
+    forehead = slice(geo.N68, geo.N_FACE)
+    direction = 1.0 if float(d[forehead, 1].mean()) >= 0 else -1.0
+    d[forehead, 1] += direction * amount * fs.canon
+    return d
+
+
 def apply_luminance_change(rgb: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Change an RGB image's luminance Y by ``delta`` without shifting its hue.
 
