@@ -8,13 +8,13 @@ network, all faces, the blurred ones too, as `faceanon evaluate` counts them), a
 similarity of the drawn faces to the original (aligned with the original's landmarks).
 
     python bench/experiments/engine_setting.py forehead_move --values 0,0.05,0.08,0.11
-    python bench/experiments/engine_setting.py kept_detail_gain --values 0,1,2
 
 * ``forehead_move``: how far the forehead and hairline move with a new identity (share of the face
   frame, models/facespace/model.py FOREHEAD_MOVE). Hair and hairline stayed the person's, and
   SFace aligned higher (the gate's forehead attacker) still knew 1 in 5 new faces.
-* ``kept_detail_gain``: how the face keeps its own fine detail along the age and gender detail
-  directions (model.py keep_detail_along). Composites average wrinkles away.
+* ``kept_detail_gain`` (commit 6a0e386 only; removed after it, results in
+  bench/results/engine_setting_kept_detail_gain.json): how the face kept its own fine detail along
+  the age and gender detail directions. It lost gender and gained no age.
 
 Writes bench/results/engine_setting_<setting>.json and a sheet (original | each value) of the
 first faces whose verdict the setting changes, else of the first faces, to

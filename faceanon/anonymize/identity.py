@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import UsageError
-from ..models.facespace.model import (FOREHEAD_MOVE, KEPT_DETAIL_GAIN, Encoding, FaceSpace, attribute_probe, canonical_detail,
+from ..models.facespace.model import (FOREHEAD_MOVE, Encoding, FaceSpace, attribute_probe, canonical_detail,
                                       composite_bank, face_space, move_forehead, render_identity)
 from ..registry import Param
 from ..types import Face
@@ -67,7 +67,6 @@ class IdentityReplacer(Anonymizer):
     needs_landmarks68 = True
     paints_new_faces = True
     forehead_move = FOREHEAD_MOVE  # share of the face frame the forehead and hairline move by
-    kept_detail_gain = KEPT_DETAIL_GAIN  # how the face's own detail along age and gender is kept
 
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         raise NotImplementedError
@@ -98,8 +97,7 @@ class IdentityReplacer(Anonymizer):
         # when the identity stays).
         change = min(1.0, float(np.linalg.norm(code - enc.identity)) / fs.id_norm_median)
         d_shape = move_forehead(fs, d_shape, self.forehead_move * change)
-        return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount,
-                                                   composite_bank().kept_detail, self.kept_detail_gain))
+        return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount))
 
     def _held_target(self, fs: FaceSpace, held: Encoding) -> Target:
         cache = self.__dict__.setdefault("_held_targets", {})

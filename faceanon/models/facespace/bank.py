@@ -10,11 +10,6 @@ its K-1 nearest unassigned neighbours in the identity space, so a composite stay
 texture at 128 px in the canonical frame (normalised to zero mean, unit std inside the face),
 its mean identity code, the number of people in it, their gender (1 = male) and mean age.
 
-Stored beside them, ``kept_detail``: how a person's fine detail changes with age and with gender
-(two orthonormal maps over the face, from a per-pixel least-squares fit over all people). The
-engines keep a face's own detail along them; a composite averages wrinkles and folds away, and
-drawn over a face of 60 it read 27 years younger (model.py ``keep_detail_along``).
-
     python -m faceanon.models.facespace.bank [--k 8]
 """
 from __future__ import annotations
@@ -24,14 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ...evaluate.datasets import DEFAULT_DATA
 from ...io import read_image
 from . import geometry as geo
 from .data import collect, landmarks
-from .model import DETAIL_SIGMA, MODEL_FILE, FaceSpace
+from .model import MODEL_FILE, FaceSpace
 
 BANK_FILE = Path(__file__).with_name("composites.npz")
 
@@ -54,25 +48,6 @@ def group_identities(codes: np.ndarray, k: int) -> list[np.ndarray]:
         best = min(range(len(groups)), key=lambda g: d2[i, groups[g]].mean())
         groups[best] = np.append(groups[best], i)
     return groups
-
-
-def detail_directions(details: np.ndarray, ages: np.ndarray, male: np.ndarray, celeba: np.ndarray,
-                      mask: np.ndarray) -> np.ndarray:
-    """(2, c, c): the slopes of people's averaged detail on age and on gender, orthonormal over
-    the face ``mask`` (zero outside it). Fitted per pixel with the data set as a covariate, so the
-    difference between the sharp colour crops and the grey LFW photos is not read as age or
-    gender. Half the people against the other half, the age slope correlates 0.74 pixel by pixel,
-    the gender slope 0.91 (3,704 people)."""
-    x = np.column_stack([np.ones(len(ages)), ages - ages.mean(), male, celeba]).astype(np.float64)
-    coef, *_ = np.linalg.lstsq(x, details[:, mask].astype(np.float64), rcond=None)
-    basis = []
-    for row in coef[1:3]:
-        for b in basis:
-            row = row - (row @ b) * b
-        basis.append(row / np.linalg.norm(row))
-    maps = np.zeros((2, *mask.shape), np.float32)
-    maps[:, mask] = np.stack(basis)
-    return maps
 
 
 def main(argv=None) -> int:
@@ -107,10 +82,6 @@ def main(argv=None) -> int:
     textures = np.stack([np.mean([e[1] for e in per_identity[n]], 0) for n in names])
     male = np.array([np.mean([e[2] for e in per_identity[n]]) >= 0.5 for n in names])
     person_age = np.array([np.mean([e[3] for e in per_identity[n]]) for n in names], np.float32)
-    male_share = np.array([np.mean([e[2] for e in per_identity[n]]) for n in names], np.float32)
-    details = np.stack([t - cv2.GaussianBlur(t, (0, 0), DETAIL_SIGMA) for t in textures])
-    kept_detail = detail_directions(details, person_age, male_share,
-                                    np.array([n.startswith("celeba_faces:") for n in names], np.float32), mask)
     print(f"{len(names)} identities encoded, {male.mean():.2f} male ({time.time() - t0:.0f}s)", file=sys.stderr)
     groups = []
     for gender in (False, True):
@@ -124,7 +95,7 @@ def main(argv=None) -> int:
     genders = np.array([int(male[g[0]]) for g in groups], np.int8)
     comp_ages = np.array([person_age[g].mean() for g in groups], np.float32)
     np.savez_compressed(args.out, textures=comp_tex.astype(np.float16), codes=comp_codes, sizes=sizes,
-                        genders=genders, ages=comp_ages, mask=mask, k=args.k, kept_detail=kept_detail)
+                        genders=genders, ages=comp_ages, mask=mask, k=args.k)
     print(f"saved {args.out}: {len(groups)} composites of >= {args.k} people ({time.time() - t0:.0f}s)", file=sys.stderr)
     return 0
 

@@ -162,11 +162,6 @@ class FaceSpace:
 # at 0.1, 19 (bench/experiments/engine_setting.py forehead_move); looked at on LFW and WIDER sheets.
 FOREHEAD_MOVE = 0.08
 
-# How a face keeps its own fine detail along the bank's age and gender detail directions
-# (keep_detail_along; 0 = the composite's detail everywhere, the default: kept at 1 and 2 it
-# lost gender and gained no age on 120 LFW and 120 CelebA dev photos, engine_setting.py).
-KEPT_DETAIL_GAIN = 0.0
-
 
 def move_forehead(fs: "FaceSpace", d_shape: np.ndarray, amount: float = FOREHEAD_MOVE) -> np.ndarray:
     """``d_shape`` with the forehead points moved ``amount`` of the canonical frame further up or
@@ -231,8 +226,6 @@ class CompositeBank:
         self.mask = d["mask"]
         self.k = int(d["k"])
         self.genders = d["genders"] if "genders" in d else np.full(len(self.codes), -1, np.int8)
-        # (k, c, c) orthonormal detail directions a face keeps its own detail along (bank.py)
-        self.kept_detail = d["kept_detail"].astype(np.float32) if "kept_detail" in d else None
         self._details = np.stack([t - cv2.GaussianBlur(t, (0, 0), DETAIL_SIGMA) for t in self.textures])
         # which composites may be drawn at all: none showing spectacle frames
         self.drawable = bridge_scores(face_space(), self._details) <= GLASSES_BRIDGE
@@ -272,27 +265,13 @@ def canonical_detail(fs: FaceSpace, image: np.ndarray, enc: Encoding) -> tuple[n
     return own_n - cv2.GaussianBlur(own_n, (0, 0), DETAIL_SIGMA), sd
 
 
-def keep_detail_along(change: np.ndarray, directions: np.ndarray | None, gain: float = 1.0) -> np.ndarray:
-    """A detail change without its part along ``directions`` ((k, c, c), orthonormal): with
-    ``gain`` 1 the face keeps its own detail along them; above 1 the change is reversed there, the
-    new detail stressing how the face differs from the donor (a composite of 8 is smoother than
-    any one of them)."""
-    if directions is None or gain == 0:
-        return change
-    coef = np.tensordot(directions, change, axes=([1, 2], [0, 1]))
-    return change - gain * np.tensordot(coef, directions, axes=1)
-
-
 def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np.ndarray, d_tex: np.ndarray,
-                    detail: np.ndarray | None, amount: float, kept_detail: np.ndarray | None = None,
-                    kept_gain: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+                    detail: np.ndarray | None, amount: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """Like FaceSpace.render, plus *detail transfer*: in the shape-free frame the person's own
     fine detail (above DETAIL_SIGMA) is replaced, by ``amount`` in [0, 1], with ``detail`` (a
-    composite's), except along ``kept_detail`` (the detail directions of age and gender, see
-    :func:`keep_detail_along`). Light, skin tone and colour stay the person's (the band below is
-    kept, and the change is a luminance delta); the eye openings and the lips keep their own
-    detail, so gaze, teeth and lips follow the person's expression (composites average open and
-    closed mouths)."""
+    composite's). Light, skin tone and colour stay the person's (the band below is kept, and the
+    change is a luminance delta); the eye openings and the lips keep their own detail, so gaze,
+    teeth and lips follow the person's expression (composites average open and closed mouths)."""
     c = fs.canon
     # The identity texture change stays out of the eye openings and lips too: the linear model
     # mixes open and closed mouths and eyes, and would paint a dark mouth onto a closed one.
@@ -300,8 +279,7 @@ def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np
     d_tex = cv2.resize(d_tex, (c, c), interpolation=cv2.INTER_LINEAR) * free
     if detail is not None and amount > 0:
         own_detail, sd = canonical_detail(fs, image, enc)
-        change = keep_detail_along(detail - own_detail, kept_detail, kept_gain)
-        d_tex = d_tex + amount * change * free * sd
+        d_tex = d_tex + amount * (detail - own_detail) * free * sd
     return fs.render(image, enc, d_shape, d_tex)
 
 
