@@ -245,12 +245,12 @@ def test_a_track_mostly_refused_by_the_render_gate_is_refused_whole(clip, monkey
     those frames."""
     from faceanon.anonymize import render_gate
 
-    for refused_every, whole in ((3, False), (1, True)):
+    for refused_calls, whole in (({6}, False), (set(range(1, N_FRAMES + 1)), True)):
         calls = {"n": 0}
 
         def gate(crop, face):
             calls["n"] += 1
-            return "not confirmed as a face by a second look" if calls["n"] % refused_every == 0 else None
+            return "not confirmed as a face by a second look" if calls["n"] in refused_calls else None
 
         monkeypatch.setattr(render_gate, "refusal", gate)
         plan, _ = Pipeline(method="cfa").plan_video(read_frames(clip), FPS)
@@ -258,7 +258,27 @@ def test_a_track_mostly_refused_by_the_render_gate_is_refused_whole(clip, monkey
         if whole:
             assert reasons == ["not confirmed as a face by a second look (most of its track)"] * N_FRAMES
         else:
-            assert reasons.count(None) == N_FRAMES - N_FRAMES // 3
+            assert reasons.count(None) == N_FRAMES - 1 and reasons[5] == "not confirmed as a face by a second look"
+
+
+def test_brief_drawn_stretches_between_refused_frames_get_the_fallback():
+    """A stretch shorter than MIN_DRAWN_RUN with refused frames on both sides is refused too (it
+    would only flicker in and out); a long one, and one at the start or end of the video, stays."""
+    from faceanon.pipeline import BRIEF_RUN, MIN_DRAWN_RUN, _refuse_brief_drawn_runs
+    from faceanon.types import Face
+
+    short, long_ = MIN_DRAWN_RUN - 1, MIN_DRAWN_RUN
+    pattern = [None] * 2 + ["profile"] + [None] * short + ["profile"] + [None] * long_ + ["profile"] + [None] * 2
+    plan = []
+    for refusal in pattern:
+        face = Face([40, 30, 80, 80], track_id=0)
+        face.extra["render_refusal"] = refusal
+        plan.append([face])
+    _refuse_brief_drawn_runs(plan)
+    got = [faces[0].extra["render_refusal"] for faces in plan]
+    expected = list(pattern)
+    expected[3 : 3 + short] = [BRIEF_RUN] * short
+    assert got == expected
 
 
 def test_tracks_end_at_shot_cuts_and_people_are_not_swapped():
