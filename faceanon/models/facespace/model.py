@@ -195,13 +195,19 @@ def apply_luminance_change(rgb: np.ndarray, delta: np.ndarray) -> np.ndarray:
     and green at 0 (red cheek patches) and brightened skin turned grey-blue. Scaling every channel
     by (Y + delta) / Y keeps the relative chroma, like shading does, but brightened skin became
     vivid orange-pink. So the scale factor is held within [1/2, 1.15] (compared side by side on
-    CelebA faces) and whatever change is left is added to all channels. Grey pixels get exactly
-    Y + delta (before rounding)."""
+    CelebA faces), and whatever change is left is added in the colour of the surroundings (the
+    image smoothed over a twentieth of its size, normalised to luminance 1): added as grey, it
+    left ashen patches on brown skin, a grey nose bridge, pale lenses. Grey pixels among grey
+    surroundings get exactly Y + delta (before rounding)."""
     x = rgb.astype(np.float32)
     y = geo.luminance(x)
     target = y + delta
     factor = np.clip(target / np.maximum(y, 1.0), 0.5, 1.15)
-    out = x * factor[..., None] + (target - y * factor)[..., None]
+    sigma = max(2.0, min(x.shape[:2]) / 20)
+    around = cv2.GaussianBlur(x, (0, 0), sigma)
+    tint = np.clip(around / np.maximum(geo.luminance(around), 1.0)[..., None], 0.25, 2.5)
+    tint /= geo.luminance(tint)[..., None]  # luminance exactly 1 after the clip
+    out = x * factor[..., None] + (target - y * factor)[..., None] * tint
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
