@@ -331,25 +331,3 @@ def test_a_face_the_recognizer_still_knows_gets_another_identity_before_the_fall
     seen.clear()
     _, used = Pipeline(method="fit", params={"password": "pw"}).anonymize(image, [faceanon.Face(face.box, face.score, face.landmarks5)])
     assert used[0].extra["method"] == "blur" and used[0].extra["fallback"].startswith(STILL_RECOGNIZABLE) and len(seen) == 1
-
-
-def test_beards_and_sunglasses_keep_their_own_pixels():
-    """A face much darker than its skin below the nose (a beard) keeps its own pixels there; dark
-    patches from brows to nose are kept only when the skin under both eyes is dark too
-    (sunglasses), not for dark brows on bare skin."""
-    from faceanon.models.facespace.model import own_pixels_mask
-
-    fs = face_space()
-    inside = fs.canon_ids >= 0
-    skin = np.where(inside, 0.5, 0).astype(np.float32)
-    bearded = np.where(fs.beard_area > 0, -2.0, skin).astype(np.float32)
-    keep = own_pixels_mask(fs, bearded)
-    assert keep[fs.beard_area > 0].mean() > 0.7 and keep[fs.glasses_area > 0].max() < 0.3
-    assert own_pixels_mask(fs, skin).max() < 0.05
-
-    glasses = fs.glasses_area > 0
-    lenses = np.where(fs.under_eyes | glasses, -2.0, skin).astype(np.float32)
-    assert own_pixels_mask(fs, lenses)[glasses].mean() > 0.7
-    brows_only = np.where(glasses & ~fs.under_eyes, -2.0, skin).astype(np.float32)
-    brows_only[fs.under_eyes] = 0.5
-    assert own_pixels_mask(fs, brows_only)[glasses].max() < 0.3
