@@ -383,7 +383,8 @@ BRIEF_RUN = "drawn too briefly between refused frames"
 def _refuse_brief_drawn_runs(plan: list[list[Face]]) -> None:
     """Refuse, per track, the stretches of frames left to draw that are shorter than
     MIN_DRAWN_RUN and have a refused frame (or the cover before or after the track) on both
-    sides. A stretch at the start or end of the video keeps its frames."""
+    sides. A stretch with nothing before or after it in its track (a track that starts or ends
+    with the video or at a shot cut, where it has no cover) keeps its frames."""
     by_track: dict[int, list[Face]] = {}
     for faces in plan:
         for face in faces:

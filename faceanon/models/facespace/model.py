@@ -185,7 +185,7 @@ def apply_luminance_change(rgb: np.ndarray, delta: np.ndarray) -> np.ndarray:
     vivid orange-pink. So the scale factor is held within [1/2, 1.15] (compared side by side on
     CelebA faces), and whatever change is left is added in the colour of the surroundings (the
     image smoothed over a twentieth of its size, normalised to luminance 1): added as grey, it
-    left ashen patches on brown skin, a grey nose bridge, pale lenses. Grey pixels among grey
+    left ashen patches on brown skin and a grey nose bridge. Grey pixels among grey
     surroundings get exactly Y + delta (before rounding)."""
     x = rgb.astype(np.float32)
     y = geo.luminance(x)
