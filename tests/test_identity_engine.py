@@ -331,3 +331,19 @@ def test_a_face_the_recognizer_still_knows_gets_another_identity_before_the_fall
     seen.clear()
     _, used = Pipeline(method="fit", params={"password": "pw"}).anonymize(image, [faceanon.Face(face.box, face.score, face.landmarks5)])
     assert used[0].extra["method"] == "blur" and used[0].extra["fallback"].startswith(STILL_RECOGNIZABLE) and len(seen) == 1
+
+
+def test_sunglasses_keep_their_own_pixels():
+    """Dark patches from brows to nose keep the face's own pixels only when the skin under both
+    eyes is dark too (sunglasses), not for dark brows on bare skin, nor anywhere on a plain face."""
+    from faceanon.models.facespace.model import own_pixels_mask
+
+    fs = face_space()
+    skin = np.where(fs.canon_ids >= 0, 0.5, 0).astype(np.float32)
+    assert own_pixels_mask(fs, skin).max() < 0.05
+    glasses = fs.glasses_area > 0
+    lenses = np.where(fs.under_eyes | glasses, -2.0, skin).astype(np.float32)
+    assert own_pixels_mask(fs, lenses)[glasses].mean() > 0.7
+    brows_only = np.where(glasses & ~fs.under_eyes, -2.0, skin).astype(np.float32)
+    brows_only[fs.under_eyes] = 0.5
+    assert own_pixels_mask(fs, brows_only).max() < 0.05
