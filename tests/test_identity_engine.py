@@ -347,3 +347,17 @@ def test_sunglasses_keep_their_own_pixels():
     brows_only = np.where(glasses & ~fs.under_eyes, -2.0, skin).astype(np.float32)
     brows_only[fs.under_eyes] = 0.5
     assert own_pixels_mask(fs, brows_only).max() < 0.05
+
+
+def test_a_cap_over_the_forehead_keeps_its_pixels_and_the_forehead_stays():
+    """An upper forehead far brighter (a white cap) or darker (a dark brim, a fringe) than the
+    face keeps its own pixels, and the forehead is not moved into it; bare skin is not."""
+    from faceanon.models.facespace.model import forehead_covered, own_pixels_mask
+
+    fs = face_space()
+    skin = np.where(fs.canon_ids >= 0, 0.2, 0).astype(np.float32)
+    assert not forehead_covered(fs, skin) and own_pixels_mask(fs, skin).max() < 0.05
+    for cap in (2.5, -2.5):
+        capped = np.where(fs.upper_forehead, cap, skin).astype(np.float32)
+        assert forehead_covered(fs, capped)
+        assert own_pixels_mask(fs, capped)[fs.upper_forehead].mean() > 0.6

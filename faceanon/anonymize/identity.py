@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import UsageError
 from ..models.facespace.model import (FOREHEAD_MOVE, Encoding, FaceSpace, attribute_probe, canonical_detail,
-                                      composite_bank, face_space, move_forehead, render_identity)
+                                      canonical_texture, composite_bank, face_space, forehead_covered,
+                                      move_forehead, render_identity)
 from ..registry import Param
 from ..types import Face
 from .base import ANONYMIZERS, Anonymizer
@@ -94,10 +95,13 @@ class IdentityReplacer(Anonymizer):
         d_shape, d_tex = fs.deltas(enc, code)
         # The forehead and hairline move with the identity (hair told SFace who it was), in full
         # for a change of code as long as a typical code, less for a smaller one (none at all
-        # when the identity stays).
+        # when the identity stays);
+        # when a cap or hair covers the forehead, it stays put.
         change = min(1.0, float(np.linalg.norm(code - enc.identity)) / fs.id_norm_median)
-        d_shape = move_forehead(fs, d_shape, self.forehead_move * change)
-        return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount))
+        own = canonical_texture(fs, crop, enc)
+        if not forehead_covered(fs, own[0]):
+            d_shape = move_forehead(fs, d_shape, self.forehead_move * change)
+        return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount, own))
 
     def _held_target(self, fs: FaceSpace, held: Encoding) -> Target:
         cache = self.__dict__.setdefault("_held_targets", {})

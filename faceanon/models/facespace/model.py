@@ -97,6 +97,13 @@ class FaceSpace:
             y = int(np.ceil(self.mean_shape[list(lows), 1].max())) + 1
             x0, x1 = int(self.mean_shape[corner_l, 0]), int(np.ceil(self.mean_shape[corner_r, 0]))
             self.under_eyes[y : y + max(2, self.canon // 24), x0:x1] = True
+        # the upper half of the forehead, from halfway between brows and forehead points up: where
+        # a cap, a hat brim or a fringe covers the face (the brows themselves stay out)
+        top = self.mean_shape[68:78]
+        middle = (self.mean_shape[17:27] + top) / 2
+        band = np.concatenate([top, middle[::-1]])
+        self.upper_forehead = cv2.fillPoly(np.zeros((self.canon, self.canon), np.uint8),
+                                           [np.round(band * 16).astype(np.int32)], 1, shift=4).astype(bool)
 
     @property
     def id_dims(self) -> int:
@@ -291,33 +298,62 @@ def canonical_detail(fs: FaceSpace, image: np.ndarray, enc: Encoding) -> tuple[n
 # that is darker by KEEP_DARK[0] (starts to count) to KEEP_DARK[1] (counts) keeps its pixels.
 SUNGLASSES_DARK = 1.5
 KEEP_DARK = (0.8, 1.4)
+# A cap or a fringe: the upper forehead this far from the face's median (face luminance std,
+# smoothed) starts to (first value) and does (second) keep its pixels; the forehead stays put
+# when more than FOREHEAD_COVERED of the upper forehead is kept.
+COVER_APART = (1.0, 1.6)
+FOREHEAD_COVERED = 0.25
 
 
 def own_pixels_mask(fs: FaceSpace, own_n: np.ndarray) -> np.ndarray:
     """Where the face keeps its own pixels, in [0, 1], softened: sunglasses (the skin under both
-    eyes dark, then the dark part from brows to nose). Replaced by a composite's skin detail and
-    the identity's texture change, their lenses became pale ghost patches. (Beards were tried the
+    eyes dark, then the dark part from brows to nose) and what covers the upper forehead (a cap,
+    a brim, a fringe). Replaced by a composite's skin detail and the identity's texture change,
+    lenses became pale ghost patches and caps got skin-coloured patches. (Beards were tried the
     same way, kept wherever the lower face was dark: that kept shadows under nose and chin too,
     and the realism judge told LFW's new faces more easily; docs/identity.md.)"""
+    return cv2.GaussianBlur(np.maximum(_sunglasses(fs, own_n), _forehead_cover(fs, own_n)), (0, 0), 2.0)
+
+
+def _ramp(x: np.ndarray, lo_hi: tuple[float, float]) -> np.ndarray:
+    return np.clip((x - lo_hi[0]) / (lo_hi[1] - lo_hi[0]), 0, 1)
+
+
+def _sunglasses(fs: FaceSpace, own_n: np.ndarray) -> np.ndarray:
     low = cv2.GaussianBlur(own_n, (0, 0), 2.0)
     darker = float(np.percentile(low[fs.canon_ids >= 0], 75)) - low
     if float(darker[fs.under_eyes].mean()) < SUNGLASSES_DARK:
         return np.zeros_like(own_n)
-    dark = np.clip((darker - KEEP_DARK[0]) / (KEEP_DARK[1] - KEEP_DARK[0]), 0, 1)
-    return cv2.GaussianBlur(dark * fs.glasses_area, (0, 0), 2.0)
+    return _ramp(darker, KEEP_DARK) * fs.glasses_area
+
+
+def _forehead_cover(fs: FaceSpace, own_n: np.ndarray) -> np.ndarray:
+    """Where the upper forehead is far from the face's typical luminance: a cap, a brim, hair."""
+    low = cv2.GaussianBlur(own_n, (0, 0), 2.0)
+    apart = np.abs(low - float(np.median(low[fs.canon_ids >= 0])))
+    return _ramp(apart, COVER_APART) * fs.upper_forehead
+
+
+def forehead_covered(fs: FaceSpace, own_n: np.ndarray) -> bool:
+    """Whether a cap, a brim or hair covers the upper forehead: then the forehead is not moved
+    (moved up, it stretched the face into the cap and painted skin onto it)."""
+    return float(_forehead_cover(fs, own_n)[fs.upper_forehead].mean()) > FOREHEAD_COVERED
 
 
 def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np.ndarray, d_tex: np.ndarray,
-                    detail: np.ndarray | None, amount: float) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+                    detail: np.ndarray | None, amount: float, own: tuple[np.ndarray, float] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
     """Like FaceSpace.render, plus *detail transfer*: in the shape-free frame the person's own
     fine detail (above DETAIL_SIGMA) is replaced, by ``amount`` in [0, 1], with ``detail`` (a
     composite's). Light, skin tone and colour stay the person's (the band below is kept, and the
     change is a luminance delta); the eye openings and the lips keep their own detail, so gaze,
-    teeth and lips follow the person's expression (composites average open and closed mouths)."""
+    teeth and lips follow the person's expression (composites average open and closed mouths),
+    and sunglasses and caps keep their pixels (:func:`own_pixels_mask`). ``own``: the face's
+    :func:`canonical_texture`, if the caller has it."""
     c = fs.canon
     # The identity texture change stays out of the eye openings and lips too: the linear model
     # mixes open and closed mouths and eyes, and would paint a dark mouth onto a closed one.
-    own_n, sd = canonical_texture(fs, image, enc)
+    own_n, sd = own if own is not None else canonical_texture(fs, image, enc)
     free = (1 - fs.expression_keep) * (1 - own_pixels_mask(fs, own_n))
     d_tex = cv2.resize(d_tex, (c, c), interpolation=cv2.INTER_LINEAR) * free
     if detail is not None and amount > 0:
