@@ -223,7 +223,7 @@ def test_a_held_identity_moves_every_frame_by_the_same_step(lfw_dir, monkeypatch
         faces.append(face)
     fs = model.face_space()
     # what the pipeline holds for a track: the mean of the method's identity codes (the face
-    # space code, and last the gender network's reading)
+    # space code, then the gender network's reading, last whether the forehead is covered)
     held = (cfa.identity_code(photos[0], faces[0]) + cfa.identity_code(photos[1], faces[1])) / 2
     moved = []
     real_deltas = fs.deltas
@@ -237,6 +237,28 @@ def test_a_held_identity_moves_every_frame_by_the_same_step(lfw_dir, monkeypatch
         del f.extra["track_identity"]
         cfa.apply(p, f, np.random.default_rng(0))
     assert not np.allclose(moved[0], moved[1], atol=1e-2)
+
+
+def test_a_track_holds_one_verdict_on_its_forehead(lfw_dir):
+    """Whether a cap or hair covers the forehead (then it is not moved) comes from the track,
+    not from the frame: the same frame drawn with the track's verdict flipped changes."""
+    from faceanon.align import Landmarker
+    from faceanon.anonymize import create_anonymizer
+    from faceanon.detect import create_detector
+    from faceanon.models.facespace import model
+    from PIL import Image
+
+    cfa = create_anonymizer("cfa")
+    rgb = np.asarray(Image.open(lfw_dir / "Abel_Pacheco" / "Abel_Pacheco_0001.jpg").convert("RGB"))
+    face = create_detector("yunet")(rgb)[0]
+    Landmarker(68)(rgb, [face])
+    held = cfa.identity_code(rgb, face)
+    assert len(held) == model.face_space().id_dims + 2 and held[-1] in (0.0, 1.0)
+    outputs = []
+    for covered in (0.0, 1.0):
+        face.extra["track_identity"] = np.append(held[:-1], covered).astype(np.float32)
+        outputs.append(cfa.apply(rgb, face, np.random.default_rng(0))[0])
+    assert not np.array_equal(outputs[0], outputs[1])
 
 
 def test_a_track_mostly_refused_by_the_render_gate_is_refused_whole(clip, monkeypatch):

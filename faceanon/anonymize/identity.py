@@ -73,33 +73,38 @@ class IdentityReplacer(Anonymizer):
         raise NotImplementedError
 
     def identity_code(self, crop: np.ndarray, face: Face) -> np.ndarray:
-        """The face-space identity code, and last the probability that the face is a man's: a
-        track averages both, so one person keeps one gender reading through a video."""
-        code = face_space().encode(crop, face.landmarks68).identity
-        return np.append(code, male_probability(crop, face)).astype(np.float32)
+        """The face-space identity code, then the probability that the face is a man's, and last
+        whether a cap or hair covers its forehead (1 or 0): a track averages all three, so one
+        person keeps one gender reading, and one forehead (moved or not), through a video."""
+        fs = face_space()
+        enc = fs.encode(crop, face.landmarks68)
+        covered = forehead_covered(fs, canonical_texture(fs, crop, enc)[0])
+        return np.append(enc.identity, [male_probability(crop, face), float(covered)]).astype(np.float32)
 
     def apply(self, crop: np.ndarray, face: Face, rng: np.random.Generator):
         fs = face_space()
         enc = fs.encode(crop, face.landmarks68)
+        own = canonical_texture(fs, crop, enc)
         held = face.extra.get("track_identity")
         if held is None:
             t = self.target(fs, replace(enc, male=male_probability(crop, face) >= 0.5))
             code = t.code
+            covered = forehead_covered(fs, own[0])
         else:
             # A video track: the target is chosen once, from the track's identity, and this
             # frame moves by the same step in the identity space; the frame's own variation
-            # (pose and light leaking into the code) is kept, not re-drawn.
-            held_code = np.asarray(held[:-1], np.float32)
-            t = self._held_target(fs, replace(enc, identity=held_code, male=bool(held[-1] >= 0.5)))
+            # (pose and light leaking into the code) is kept, not re-drawn. Whether the forehead
+            # is covered is the track's majority, so it does not switch from frame to frame.
+            held_code = np.asarray(held[:-2], np.float32)
+            t = self._held_target(fs, replace(enc, identity=held_code, male=bool(held[-2] >= 0.5)))
             code = enc.identity + (t.code - held_code)
+            covered = bool(held[-1] >= 0.5)
         d_shape, d_tex = fs.deltas(enc, code)
         # The forehead and hairline move with the identity (hair told SFace who it was), in full
         # for a change of code as long as a typical code, less for a smaller one (none at all
-        # when the identity stays);
-        # when a cap or hair covers the forehead, it stays put.
+        # when the identity stays); when a cap or hair covers the forehead, it stays put.
         change = min(1.0, float(np.linalg.norm(code - enc.identity)) / fs.id_norm_median)
-        own = canonical_texture(fs, crop, enc)
-        if not forehead_covered(fs, own[0]):
+        if not covered:
             d_shape = move_forehead(fs, d_shape, self.forehead_move * change)
         return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount, own))
 
