@@ -7,6 +7,7 @@ file handling (reading, writing, folders, video) lives in :mod:`faceanon.io` and
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
@@ -391,19 +392,13 @@ def _refuse_brief_drawn_runs(plan: list[list[Face]]) -> None:
             if face.track_id is not None:
                 by_track.setdefault(face.track_id, []).append(face)
     for faces in by_track.values():
-        refused = [bool(f.extra.get("render_refusal")) for f in faces]
-        start = 0
-        while start < len(faces):
-            if refused[start]:
-                start += 1
-                continue
-            end = start
-            while end < len(faces) and not refused[end]:
-                end += 1
-            if start > 0 and end < len(faces) and end - start < MIN_DRAWN_RUN:
-                for face in faces[start:end]:
+        # runs alternate between refused and drawn, so a drawn run that is neither the first nor
+        # the last has refused frames on both sides
+        runs = [list(run) for _, run in itertools.groupby(faces, key=lambda f: bool(f.extra.get("render_refusal")))]
+        for run in runs[1:-1]:
+            if not run[0].extra.get("render_refusal") and len(run) < MIN_DRAWN_RUN:
+                for face in run:
                     face.extra["render_refusal"] = BRIEF_RUN
-            start = end
 
 
 def _fade_into_refusals(plan: list[list[Face]]) -> None:

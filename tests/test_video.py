@@ -203,24 +203,27 @@ def test_a_track_chooses_its_identity_once_where_the_first_was_still_known(clip,
     assert seen == [pipe.config.seed] + [candidate_seed(pipe.config.seed, 1)] * N_FRAMES
 
 
+def _lfw_photo_and_face(lfw_dir, name: str):
+    """An LFW photo of Abel Pacheco and its face, with 68 landmarks."""
+    from faceanon.align import Landmarker
+    from faceanon.detect import create_detector
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(lfw_dir / "Abel_Pacheco" / name).convert("RGB"))
+    face = create_detector("yunet")(rgb)[0]
+    Landmarker(68)(rgb, [face])
+    return rgb, face
+
+
 def test_a_held_identity_moves_every_frame_by_the_same_step(lfw_dir, monkeypatch):
     """Two photos of one person (different light and pose, so different identity codes) given
     the same track identity get the same target, and their codes move by the same step; judged
     on their own they would get targets of their own."""
-    from faceanon.align import Landmarker
     from faceanon.anonymize import create_anonymizer
-    from faceanon.detect import create_detector
     from faceanon.models.facespace import model
-    from PIL import Image
 
     cfa = create_anonymizer("cfa")
-    photos, faces = [], []
-    for name in ("Abel_Pacheco_0001.jpg", "Abel_Pacheco_0002.jpg"):
-        rgb = np.asarray(Image.open(lfw_dir / "Abel_Pacheco" / name).convert("RGB"))
-        face = create_detector("yunet")(rgb)[0]
-        Landmarker(68)(rgb, [face])
-        photos.append(rgb)
-        faces.append(face)
+    photos, faces = zip(*(_lfw_photo_and_face(lfw_dir, n) for n in ("Abel_Pacheco_0001.jpg", "Abel_Pacheco_0002.jpg")))
     fs = model.face_space()
     # what the pipeline holds for a track: the mean of the method's identity codes (the face
     # space code, then the gender network's reading, last whether the forehead is covered)
@@ -242,16 +245,11 @@ def test_a_held_identity_moves_every_frame_by_the_same_step(lfw_dir, monkeypatch
 def test_a_track_holds_one_verdict_on_its_forehead(lfw_dir):
     """Whether a cap or hair covers the forehead (then it is not moved) comes from the track,
     not from the frame: the same frame drawn with the track's verdict flipped changes."""
-    from faceanon.align import Landmarker
     from faceanon.anonymize import create_anonymizer
-    from faceanon.detect import create_detector
     from faceanon.models.facespace import model
-    from PIL import Image
 
     cfa = create_anonymizer("cfa")
-    rgb = np.asarray(Image.open(lfw_dir / "Abel_Pacheco" / "Abel_Pacheco_0001.jpg").convert("RGB"))
-    face = create_detector("yunet")(rgb)[0]
-    Landmarker(68)(rgb, [face])
+    rgb, face = _lfw_photo_and_face(lfw_dir, "Abel_Pacheco_0001.jpg")
     held = cfa.identity_code(rgb, face)
     assert len(held) == model.face_space().id_dims + 2 and held[-1] in (0.0, 1.0)
     outputs = []

@@ -32,23 +32,15 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from faceanon.anonymize.identity import IdentityReplacer  # noqa: E402
+from faceanon.detect.base import box_iou  # noqa: E402
 from faceanon.evaluate.datasets import load_dataset  # noqa: E402
 from faceanon.evaluate.protocol import Evaluator  # noqa: E402
 from faceanon.io import read_image  # noqa: E402
 from faceanon.models.attributes import age_gender  # noqa: E402
-from faceanon.anonymize.identity import IdentityReplacer  # noqa: E402
 from faceanon.models.recognizers import recognizer  # noqa: E402
 from faceanon.pipeline import Pipeline, PipelineConfig  # noqa: E402
-from faceanon.types import Face  # noqa: E402
 from faceanon.viz import grid, save_png  # noqa: E402
-
-
-def overlap(a: Face, b: Face) -> float:
-    x1, y1 = max(a.box[0], b.box[0]), max(a.box[1], b.box[1])
-    x2, y2 = min(a.box[2], b.box[2]), min(a.box[3], b.box[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    area = lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])  # noqa: E731
-    return inter / max(area(a) + area(b) - inter, 1e-9)
 
 
 def main() -> int:
@@ -78,7 +70,7 @@ def main() -> int:
                 pipeline = Pipeline(PipelineConfig(method="cfa"))
                 setattr(pipeline.anonymizer, args.setting, value)
                 out, faces = pipeline.anonymize(rgb)
-                mine = max(faces, key=lambda f: overlap(f, face), default=None)
+                mine = max(faces, key=lambda f: float(box_iou(f.box, face.box)[0, 0]), default=None)
                 verdict = "no face" if mine is None else mine.extra.get("fallback") or "drawn"
                 after = ag.predict(out, face, shape)
                 outcomes[value].append((verdict, before.gender == after.gender, abs(after.age - before.age),

@@ -312,24 +312,30 @@ def own_pixels_mask(fs: FaceSpace, own_n: np.ndarray) -> np.ndarray:
     lenses became pale ghost patches and caps got skin-coloured patches. (Beards were tried the
     same way, kept wherever the lower face was dark: that kept shadows under nose and chin too,
     and the realism judge told LFW's new faces more easily; docs/identity.md.)"""
-    return cv2.GaussianBlur(np.maximum(_sunglasses(fs, own_n), _forehead_cover(fs, own_n)), (0, 0), 2.0)
+    low = _smoothed(own_n)
+    return cv2.GaussianBlur(np.maximum(_sunglasses(fs, low), _forehead_cover(fs, low)), (0, 0), 2.0)
+
+
+def _smoothed(own_n: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(own_n, (0, 0), 2.0)
 
 
 def _ramp(x: np.ndarray, lo_hi: tuple[float, float]) -> np.ndarray:
     return np.clip((x - lo_hi[0]) / (lo_hi[1] - lo_hi[0]), 0, 1)
 
 
-def _sunglasses(fs: FaceSpace, own_n: np.ndarray) -> np.ndarray:
-    low = cv2.GaussianBlur(own_n, (0, 0), 2.0)
+def _sunglasses(fs: FaceSpace, low: np.ndarray) -> np.ndarray:
+    """Sunglasses in the smoothed canonical texture ``low``: the dark part from brows to nose,
+    when the skin under both eyes is dark too."""
     darker = float(np.percentile(low[fs.canon_ids >= 0], 75)) - low
     if float(darker[fs.under_eyes].mean()) < SUNGLASSES_DARK:
-        return np.zeros_like(own_n)
+        return np.zeros_like(low)
     return _ramp(darker, KEEP_DARK) * fs.glasses_area
 
 
-def _forehead_cover(fs: FaceSpace, own_n: np.ndarray) -> np.ndarray:
-    """Where the upper forehead is far from the face's typical luminance: a cap, a brim, hair."""
-    low = cv2.GaussianBlur(own_n, (0, 0), 2.0)
+def _forehead_cover(fs: FaceSpace, low: np.ndarray) -> np.ndarray:
+    """Where the upper forehead is far from the face's typical luminance in the smoothed
+    canonical texture ``low``: a cap, a brim, hair."""
     apart = np.abs(low - float(np.median(low[fs.canon_ids >= 0])))
     return _ramp(apart, COVER_APART) * fs.upper_forehead
 
@@ -337,7 +343,7 @@ def _forehead_cover(fs: FaceSpace, own_n: np.ndarray) -> np.ndarray:
 def forehead_covered(fs: FaceSpace, own_n: np.ndarray) -> bool:
     """Whether a cap, a brim or hair covers the upper forehead: then the forehead is not moved
     (moved up, it stretched the face into the cap and painted skin onto it)."""
-    return float(_forehead_cover(fs, own_n)[fs.upper_forehead].mean()) > FOREHEAD_COVERED
+    return float(_forehead_cover(fs, _smoothed(own_n))[fs.upper_forehead].mean()) > FOREHEAD_COVERED
 
 
 def render_identity(fs: FaceSpace, image: np.ndarray, enc: Encoding, d_shape: np.ndarray, d_tex: np.ndarray,
