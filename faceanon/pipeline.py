@@ -65,11 +65,11 @@ class Pipeline:
         DETECTORS.parse_params(config.detector, config.detector_params)
         self._detector = None
         self._landmarker = None
-        # Video tracks whose new face a recognizer still matched to the person: they keep the
-        # fallback for the rest of the track (one change per track, not a flip every frame).
-        self._recognized_tracks: set[int] = set()
-        # Video tracks' chosen identity: the seed of the candidate their first drawn frame took.
+        # Video tracks' chosen identity: the seed of the candidate chosen on their sample frames
+        # (plan_video), else at their first drawn frame.
         self._track_seeds: dict[int, int] = {}
+        # Video tracks a frame of which was still recognized: frames left before it is drawn in full.
+        self._fading_back: dict[int, int] = {}
 
     @property
     def detector(self):
@@ -188,8 +188,6 @@ class Pipeline:
         track chooses once, at its first drawn frame, and keeps that identity (and its seed)
         for the rest of the track; a track none of whose candidates passed keeps the fallback."""
         track = face.track_id
-        if track is not None and track in self._recognized_tracks:
-            return crop, "its track's new face was still recognizable in an earlier frame"
         seed = self.anonymizer.seed
         chosen = self._track_seeds.get(track) if track is not None else None
         seeded = self.anonymizer.identity_from_seed
@@ -208,10 +206,15 @@ class Pipeline:
                 face.extra["candidate"] = candidate
             if track is not None and chosen is None:
                 self._track_seeds[track] = candidate_seed(seed, candidate)
+            if self._fading_back.get(track):
+                # drawn again after a frame that got the fallback: fade back in over FADE_FRAMES
+                weight = self._fading_back[track] / (FADE_FRAMES + 1)
+                face.extra["fallback_weight"] = max(face.extra.get("fallback_weight", 0.0), weight)
+                self._fading_back[track] -= 1
         elif track is not None and reason.startswith(STILL_RECOGNIZABLE):
-            # the last identity tried was still known: the track keeps the fallback from here on
-            # (one change per track, not a flip every frame)
-            self._recognized_tracks.add(track)
+            # this frame gets the fallback; the track's identity stays, and its next frames
+            # fade back to it (the frames before could not know, they are written already)
+            self._fading_back[track] = FADE_FRAMES
         return out, reason
 
     def _draw(self, crop: np.ndarray, clean: np.ndarray, face: Face, rng: np.random.Generator, feather: float,
@@ -281,7 +284,8 @@ class Pipeline:
         return ordered_map(detect, frames, workers=1, waiting=1, name="detect")
 
     def plan_video(self, frames: Iterable[np.ndarray], fps: float,
-                   on_frame: Callable[[int], None] | None = None) -> tuple[list[list[Face]], list[int]]:
+                   on_frame: Callable[[int], None] | None = None,
+                   frames_again: Callable[[], Iterable[np.ndarray]] | None = None) -> tuple[list[list[Face]], list[int]]:
         """Video pass 1: detect on every frame, link the detections into tracks and decide, per
         track, what each frame must anonymize (detect/tracking.py: gaps bridged, boxes and
         landmarks smoothed, a cover before and after, tracks cut at shot changes). Returns the faces of every frame and the
@@ -291,12 +295,17 @@ class Pipeline:
         pass the render gate or none of it is drawn on (it gets the fallback, so a person does
         not flip between a new face and a blur), and it keeps one new identity: the method's
         identity code averaged over the track (``extra["track_identity"]``), so only pose,
-        expression and light follow the frame."""
+        expression and light follow the frame. With ``frames_again`` (the frames from the start
+        once more; a list of frames is read twice by itself), that identity is chosen on sample
+        frames spread over the track, not at its first, and every detected frame is drawn and
+        put to the recognizer gate ahead of pass 2 (:meth:`_recheck_drawn_frames`)."""
+        if frames_again is None and isinstance(frames, list):
+            frames_again = lambda: frames  # noqa: E731
         detections: list[list[Face]] = []
         failed: list[int] = []
         paints = self.anonymizer.paints_new_faces
-        self._recognized_tracks = set()  # track ids start again with every video
-        self._track_seeds = {}
+        self._track_seeds = {}  # track ids start again with every video
+        self._fading_back = {}
         shots = ShotCuts()
         for index, (frame, faces) in enumerate(self._detect_ahead(frames)):
             shots.see(frame)
@@ -325,6 +334,8 @@ class Pipeline:
                         # detected frames keep their own verdict; interpolated ones have none and
                         # are looked at by the gate in pass 2
                         face.extra["track_identity"] = identity
+            if frames_again is not None:
+                self._recheck_drawn_frames(plan, frames_again)
             _refuse_brief_drawn_runs(plan)
             _fade_into_refusals(plan)
         for faces in plan:
@@ -332,6 +343,125 @@ class Pipeline:
                 face.extra.pop("appearance", None)
                 face.extra.pop("identity_code", None)
         return plan, failed
+
+    def _recheck_drawn_frames(self, plan: list[list[Face]], frames_again: Callable[[], Iterable[np.ndarray]]) -> None:
+        """Between the video passes: the frames are read again to choose each track's new
+        identity on a few of its frames (:meth:`_choose_track_identities`), then again to draw
+        it on every detected frame the render gate let through and put the recognizer gate to
+        it. A frame whose new face is still recognizable is refused here, in the plan, so that
+        its track fades to the fallback and back (and a brief stretch between two such frames
+        is not drawn at all) instead of switching in one frame, which is all pass 2, writing
+        frames in order, could do. Only the chosen sample frames' face windows are held."""
+        if not self.config.recognizer_gate:
+            return
+        drawable: dict[int, list[tuple[int, Face]]] = {}
+        for index, faces in enumerate(plan):
+            for face in faces:
+                # detected frames the gate let through (interpolated ones carry no verdict)
+                if "track_identity" in face.extra and face.extra.get("render_refusal", "") is None:
+                    drawable.setdefault(face.track_id, []).append((index, face))
+        if not drawable:
+            return
+        if self.anonymizer.identity_from_seed:
+            refused = self._choose_track_identities(drawable, frames_again())
+            for faces in plan:
+                for face in faces:
+                    if face.track_id in refused and not face.extra.get("padding"):
+                        face.extra["render_refusal"] = refused[face.track_id]
+        wanted: dict[int, list[Face]] = {}
+        for seen in drawable.values():
+            for index, face in seen:
+                if face.extra.get("render_refusal") is None:
+                    wanted.setdefault(index, []).append(face)
+        seed = self.config.seed
+        try:
+            for index, frame in _frames_at(frames_again(), wanted):
+                for face in wanted[index]:
+                    sample = self._face_window(frame, face)
+                    if sample is None:
+                        continue
+                    crop, local, feather = sample
+                    self.anonymizer.seed = self._track_seeds.get(face.track_id, seed)
+                    rng = np.random.default_rng([seed & 0xFFFFFFFF, face.track_id & 0xFFFFFFFF])
+                    try:
+                        reason = self._draw(crop, crop, local, rng, feather)[1]
+                    except Exception:  # noqa: BLE001 - pass 2 meets it again and says why
+                        continue
+                    if (reason or "").startswith(STILL_RECOGNIZABLE):
+                        face.extra["render_refusal"] = reason
+        finally:
+            self.anonymizer.seed = seed
+
+    def _face_window(self, frame: np.ndarray, face: Face) -> tuple[np.ndarray, Face, float] | None:
+        """The part of ``frame`` the face is anonymized in (a copy), the face in it and its feather."""
+        window = self._window(frame, face)
+        if window is None:
+            return None
+        x0, y0, x1, y1 = window
+        feather = self.config.feather * max(face.width, face.height, 1.0)
+        return as_rgb(frame)[y0:y1, x0:x1].copy(), face.shifted(x0, y0), feather
+
+    def _choose_track_identities(self, drawable: dict[int, list[tuple[int, Face]]],
+                                 frames: Iterable[np.ndarray]) -> dict[int, str]:
+        """For methods whose new identity comes from the seed: every track tries its candidate
+        identities on up to CHOICE_FRAMES of its ``drawable`` frames, spread over it, and keeps
+        the best (:meth:`_choose_identity`). Chosen at its first frame, the main speaker of the
+        dev clip was recognized five frames later and blurred for the next 120. Returns the
+        tracks every candidate failed, with the reason."""
+        wanted: dict[int, list[Face]] = {}
+        last_sample: dict[int, int] = {}
+        for track, seen in drawable.items():
+            picks = np.unique(np.linspace(0, len(seen) - 1, min(CHOICE_FRAMES, len(seen))).round().astype(int))
+            for k in picks:
+                wanted.setdefault(seen[k][0], []).append(seen[k][1])
+            last_sample[track] = seen[picks[-1]][0]
+        refused: dict[int, str] = {}
+        samples: dict[int, list[tuple[np.ndarray, Face, float]]] = {}
+        for index, frame in _frames_at(frames, wanted):
+            for face in wanted[index]:
+                sample = self._face_window(frame, face)
+                if sample is not None:
+                    samples.setdefault(face.track_id, []).append(sample)
+                if index == last_sample[face.track_id]:
+                    reason = self._choose_identity(face.track_id, samples.pop(face.track_id, []))
+                    if reason is not None:
+                        refused[face.track_id] = reason
+        return refused
+
+    def _choose_identity(self, track: int, samples: list[tuple[np.ndarray, Face, float]]) -> str | None:
+        """Of the candidate identities for ``track``, the one whose new face the recognizer gate's
+        closest attack stays furthest from on its worst sample (its seed goes to
+        ``_track_seeds``): the frames between the samples, judged one by one in pass 2, then
+        pass too. None, or why the track gets the fallback: every candidate was still
+        recognizable on one of the samples."""
+        from .models.recognizers import recognition_margin, recognizer
+
+        seed = self.config.seed
+        memos: list[dict] = [{} for _ in samples]  # the originals' embeddings, for every candidate
+        best, best_margin = None, 0.0
+        try:
+            for candidate in range(RENDER_CANDIDATES):
+                self.anonymizer.seed = candidate_seed(seed, candidate)
+                worst = np.inf
+                for (crop, face, feather), memo in zip(samples, memos):
+                    rng = np.random.default_rng([seed & 0xFFFFFFFF, track & 0xFFFFFFFF])
+                    try:
+                        drawn = blend(crop, *self._render(self.anonymizer, crop, face, rng, feather))
+                        margin = -1.0 if unchanged(crop, drawn, face.box) else \
+                            recognition_margin(recognizer("sface"), crop, drawn, face, memo)
+                    except Exception:  # noqa: BLE001 - a sample that cannot be drawn counts against
+                        margin = -1.0
+                    worst = min(worst, margin)
+                    if worst <= best_margin:
+                        break  # no better than the best so far
+                if worst > best_margin:
+                    best, best_margin = candidate, worst
+        finally:
+            self.anonymizer.seed = seed
+        if best is None:
+            return f"{STILL_RECOGNIZABLE} on a sample frame with each of {RENDER_CANDIDATES} identities tried"
+        self._track_seeds[track] = candidate_seed(seed, best)
+        return None
 
     def _render(self, anonymizer: Anonymizer, crop: np.ndarray, face: Face, rng: np.random.Generator,
                 feather: float) -> tuple[np.ndarray, np.ndarray]:
@@ -355,6 +485,18 @@ class Pipeline:
 # video track tries them at its first drawn frame and keeps the one that passed.
 RENDER_CANDIDATES = 4
 STILL_RECOGNIZABLE = "still recognizable"
+# A video track chooses among them on this many of its frames, spread over it.
+CHOICE_FRAMES = 6
+
+
+def _frames_at(frames: Iterable[np.ndarray], wanted: dict[int, object]) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, frame) for the frames whose index is in ``wanted``, reading no further than the last."""
+    last = max(wanted, default=-1)
+    for index, frame in enumerate(frames):
+        if index > last:
+            break
+        if index in wanted:
+            yield index, frame
 
 
 def candidate_seed(seed: int, candidate: int) -> int:

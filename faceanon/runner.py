@@ -210,11 +210,13 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
                          f"{options.max_pixels / 1e6:.0f} MP (raise it with --max-pixels)")
     if getattr(pipeline.anonymizer, "payload", False) and not getattr(pipeline.anonymizer, "inverse", False):
         report.warnings.append(f"{job.src}: videos carry no recovery payload; deanonymizing it uses the image-only inverse")
-    # Pass 1: detections of every frame, linked into tracks (frames are not kept).
+    # Pass 1: detections of every frame, linked into tracks (frames are not kept; the few a
+    # track's new identity is chosen on are read again).
     bar = _progress_bar(info.frames, f"{job.rel} 1/2 detect", options.progress)
     try:
         plan, failed = pipeline.plan_video(video_io.read_ahead(video_io.read_frames(job.src)), info.fps,
-                                           on_frame=lambda i: bar is not None and bar.update(1))
+                                           on_frame=lambda i: bar is not None and bar.update(1),
+                                           frames_again=lambda: video_io.read_frames(job.src))
     finally:
         if bar is not None:
             bar.close()

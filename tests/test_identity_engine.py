@@ -285,21 +285,28 @@ def test_composites_with_glasses_are_never_drawn():
         assert not glasses[bank.nearest(bank.codes[i])]
 
 
-def test_a_recognized_track_keeps_the_fallback(lfw_face, lfw_detected):
-    """In a video, once a track's new face was still recognizable it keeps the fallback for the
-    rest of the track (one change, not a flip every frame); a new video starts afresh."""
-    from faceanon.pipeline import Pipeline
+def test_a_frame_still_recognized_in_pass_2_gets_the_fallback_and_its_track_fades_back(lfw_face, lfw_detected, monkeypatch):
+    """In a video's pass 2, a frame whose new face is still recognizable gets the fallback; the
+    track keeps its identity and its next frames fade back to it over FADE_FRAMES; a new video
+    starts afresh."""
+    from faceanon.pipeline import FADE_FRAMES, RENDER_CANDIDATES, STILL_RECOGNIZABLE, Pipeline
 
-    pipe = Pipeline(method="cfa", params={"angle": 0})
+    pipe = Pipeline(method="cfa")
+    # every candidate of the first frame is known, then the next frames pass, then one is known
+    verdicts = iter([f"{STILL_RECOGNIZABLE} (test)"] * RENDER_CANDIDATES + [None] * (FADE_FRAMES + 1) + [f"{STILL_RECOGNIZABLE} (test)", None])
+    monkeypatch.setattr(Pipeline, "_still_recognized", lambda self, *a, **k: next(verdicts))
 
     def frame():
         face = faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5, track_id=3)
-        return pipe.anonymize(lfw_face, [face])[1][0].extra["fallback"]
+        return pipe.anonymize(lfw_face, [face])[1][0].extra
 
-    assert frame().startswith("still recognizable")
-    assert frame() == "its track's new face was still recognizable in an earlier frame"
+    assert frame()["fallback"].startswith(STILL_RECOGNIZABLE)
+    after = [frame() for _ in range(FADE_FRAMES + 1)]
+    assert all(f["method"] == "cfa" for f in after)
+    assert [f.get("fallback_weight", 0.0) for f in after] == [k / (FADE_FRAMES + 1) for k in range(FADE_FRAMES, -1, -1)]
+    assert frame()["method"] == "blur"
     pipe.plan_video([], fps=25)
-    assert frame().startswith("still recognizable")
+    assert "fallback_weight" not in frame()
 
 
 def test_a_face_the_recognizer_still_knows_gets_another_identity_before_the_fallback(lfw_dir, monkeypatch):

@@ -550,6 +550,23 @@ def test_a_face_the_verifier_doubts_gets_the_fallback_and_the_reason(photo, dete
     assert got[MIN_VERIFIER / 2] == {"method": "blur", "fallback": f"doubted by the face/not-face verifier (under {MIN_VERIFIER})"}
 
 
+def test_a_profile_the_landmark_fit_squares_up_gets_the_fallback(wider_dir):
+    """A man in profile in a WIDER photo: the 68-point fit squares his face up (its jaw reading
+    says nearly frontal), the detector's own points keep his nose beside both eyes; he gets the
+    blur, turned too far aside, not a frontal face painted across his cheek and hair."""
+    from faceanon.anonymize.render_gate import MAX_TURN, turn
+
+    photo = read_image(wider_dir / "images" / "10--People_Marching" /
+                       "10_People_Marching_People_Marching_10_People_Marching_People_Marching_10_848.jpg").rgb
+    pipe = Pipeline(PipelineConfig(method="cfa"))
+    faces = pipe.add_landmarks(photo, pipe.detect(photo))
+    profile = [f for f in faces if f.box[0] < 786 < f.box[2] and f.box[1] < 166 < f.box[3]]
+    assert len(profile) == 1 and abs(turn(profile[0])) < MAX_TURN
+    _, used = pipe.anonymize(photo, profile)
+    assert {k: used[0].to_dict()[k] for k in ("method", "fallback")} == {
+        "method": "blur", "fallback": "turned too far aside to render"}
+
+
 def test_a_face_one_ensemble_member_alone_found_gets_the_fallback(photo, detections):
     """No new face where only one of the ensemble's detector families saw a face: the same real
     face is drawn on when both found it."""

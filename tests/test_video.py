@@ -203,6 +203,54 @@ def test_a_track_chooses_its_identity_once_where_the_first_was_still_known(clip,
     assert seen == [pipe.config.seed] + [candidate_seed(pipe.config.seed, 1)] * N_FRAMES
 
 
+def test_a_track_chooses_its_identity_on_frames_spread_over_it(clip, monkeypatch):
+    """Given the frames again, the plan tries the candidate identities on sample frames spread
+    over the track and keeps the one the recognizer stays furthest from on its worst sample:
+    here the run's own seed is known on the last sample only, the next candidate on none, so the
+    whole track is drawn with the next one and pass 2 tries no other."""
+    from faceanon.models import recognizers
+    from faceanon.pipeline import CHOICE_FRAMES, candidate_seed
+
+    frames = list(read_frames(clip))
+    pipe = Pipeline(method="cfa")
+    calls = []
+
+    def margin(sface, original, anonymized, face, memo=None):
+        calls.append(pipe.anonymizer.seed)
+        known = pipe.anonymizer.seed == pipe.config.seed and calls.count(pipe.config.seed) == CHOICE_FRAMES
+        return -0.1 if known else 0.1
+
+    monkeypatch.setattr(recognizers, "recognition_margin", margin)
+    plan, _ = pipe.plan_video(frames, FPS)
+    second = candidate_seed(pipe.config.seed, 1)
+    assert calls[:CHOICE_FRAMES] == [pipe.config.seed] * CHOICE_FRAMES and calls[CHOICE_FRAMES] == second
+    used = [pipe.anonymize(frame, faces)[1] for frame, faces in zip(frames, plan)]
+    assert all(f.extra["method"] == "cfa" and "candidate" not in f.extra for faces in used for f in faces)
+    assert pipe._track_seeds == {0: second}
+
+
+def test_a_frame_still_recognized_is_refused_in_the_plan_and_faded_into(clip, monkeypatch):
+    """Given the frames again, the plan draws every detected frame and puts the recognizer gate
+    to it: a frame still recognized is refused there, so its track fades to the fallback and
+    back around it instead of switching in one frame."""
+    from faceanon.pipeline import FADE_FRAMES, STILL_RECOGNIZABLE
+
+    frames = list(read_frames(clip))
+    pipe = Pipeline(method="cfa")
+    calls = {"n": 0}
+
+    def known_once(self, crop, out, face, memo=None):
+        calls["n"] += 1
+        return f"{STILL_RECOGNIZABLE} (test)" if calls["n"] == 6 else None  # the 6th frame checked
+
+    monkeypatch.setattr(Pipeline, "_still_recognized", known_once)
+    plan, _ = pipe.plan_video(frames, FPS)
+    faces = [frame[0] for frame in plan]
+    assert [f.extra.get("render_refusal") for f in faces] == [None] * 5 + [f"{STILL_RECOGNIZABLE} (test)"] + [None] * 6
+    weights = [f.extra.get("fallback_weight", 0.0) for f in faces]
+    assert weights[5 - FADE_FRAMES:5] == weights[6:6 + FADE_FRAMES][::-1] == [k / (FADE_FRAMES + 1) for k in range(1, FADE_FRAMES + 1)]
+
+
 def _lfw_photo_and_face(lfw_dir, name: str):
     """An LFW photo of Abel Pacheco and its face, with 68 landmarks."""
     from faceanon.align import Landmarker

@@ -107,6 +107,16 @@ def matched_by(originals: np.ndarray, anonymous: np.ndarray) -> list[tuple[str, 
     return found
 
 
+def _pair_embeddings(sface: SFace, original: np.ndarray, anonymized: np.ndarray, face: Face,
+                     memo: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    if memo is not None and "originals" in memo:
+        return memo["originals"], attack_embeddings(sface, [anonymized], face)[0]
+    originals, anonymous = attack_embeddings(sface, [original, anonymized], face)
+    if memo is not None:
+        memo["originals"] = originals
+    return originals, anonymous
+
+
 def recognized_by(sface: SFace, original: np.ndarray, anonymized: np.ndarray, face: Face,
                   memo: dict | None = None) -> list[tuple[str, float]]:
     """The attacks of :data:`ATTACKS` under which SFace still matches the face at ``face`` in
@@ -114,13 +124,15 @@ def recognized_by(sface: SFace, original: np.ndarray, anonymized: np.ndarray, fa
     empty when none does. ``memo`` (a dict kept by the caller while ``original`` and ``face``
     stay the same) holds the original's embeddings between calls: other candidates for one face
     are then embedded alone."""
-    if memo is not None and "originals" in memo:
-        originals, (anonymous,) = memo["originals"], attack_embeddings(sface, [anonymized], face)
-    else:
-        originals, anonymous = attack_embeddings(sface, [original, anonymized], face)
-        if memo is not None:
-            memo["originals"] = originals
-    return matched_by(originals, anonymous)
+    return matched_by(*_pair_embeddings(sface, original, anonymized, face, memo))
+
+
+def recognition_margin(sface: SFace, original: np.ndarray, anonymized: np.ndarray, face: Face,
+                       memo: dict | None = None) -> float:
+    """How far under its threshold the closest attack of :data:`ATTACKS` stays (negative: it
+    matches the anonymized face to the original); ``memo`` as in :func:`recognized_by`."""
+    originals, anonymous = _pair_embeddings(sface, original, anonymized, face, memo)
+    return min(threshold - float(a @ b) for (_, _, threshold), a, b in zip(ATTACKS, originals, anonymous))
 
 
 class DlibResNet:
