@@ -380,17 +380,30 @@ class Pipeline:
                     sample = self._face_window(frame, face)
                     if sample is None:
                         continue
-                    crop, local, feather = sample
                     self.anonymizer.seed = self._track_seeds.get(face.track_id, seed)
-                    rng = np.random.default_rng([seed & 0xFFFFFFFF, face.track_id & 0xFFFFFFFF])
                     try:
-                        reason = self._draw(crop, crop, local, rng, feather)[1]
+                        margin = self._recognition_margin(*sample, face.track_id)
                     except Exception:  # noqa: BLE001 - pass 2 meets it again and says why
                         continue
-                    if (reason or "").startswith(STILL_RECOGNIZABLE):
-                        face.extra["render_refusal"] = reason
+                    if margin < VIDEO_GATE_MARGIN:
+                        face.extra["render_refusal"] = f"{STILL_RECOGNIZABLE} (within {VIDEO_GATE_MARGIN} of a threshold)"
         finally:
             self.anonymizer.seed = seed
+
+    def _recognition_margin(self, crop: np.ndarray, face: Face, feather: float, track: int,
+                            memo: dict | None = None) -> float:
+        """How far under its threshold the recognizer gate's closest attacker stays on the new face
+        the method (at its current seed) draws on ``face`` of ``track``: negative, it is still
+        recognizable; -1 when the method left the face unchanged."""
+        from .models.recognizers import recognition_margin, recognizer
+
+        if face.landmarks5 is None:
+            return np.inf  # as the gate: nothing to align an attacker with
+        rng = np.random.default_rng([self.config.seed & 0xFFFFFFFF, track & 0xFFFFFFFF])
+        drawn = blend(crop, *self._render(self.anonymizer, crop, face, rng, feather))
+        if unchanged(crop, drawn, face.box):
+            return -1.0
+        return recognition_margin(recognizer("sface"), crop, drawn, face, memo)
 
     def _face_window(self, frame: np.ndarray, face: Face) -> tuple[np.ndarray, Face, float] | None:
         """The part of ``frame`` the face is anonymized in (a copy), the face in it and its feather."""
@@ -434,8 +447,6 @@ class Pipeline:
         ``_track_seeds``): the frames between the samples, judged one by one in pass 2, then
         pass too. None, or why the track gets the fallback: every candidate was still
         recognizable on one of the samples."""
-        from .models.recognizers import recognition_margin, recognizer
-
         seed = self.config.seed
         memos: list[dict] = [{} for _ in samples]  # the originals' embeddings, for every candidate
         best, best_margin = None, 0.0
@@ -443,15 +454,11 @@ class Pipeline:
             for candidate in range(RENDER_CANDIDATES):
                 self.anonymizer.seed = candidate_seed(seed, candidate)
                 worst = np.inf
-                for (crop, face, feather), memo in zip(samples, memos):
-                    rng = np.random.default_rng([seed & 0xFFFFFFFF, track & 0xFFFFFFFF])
+                for sample, memo in zip(samples, memos):
                     try:
-                        drawn = blend(crop, *self._render(self.anonymizer, crop, face, rng, feather))
-                        margin = -1.0 if unchanged(crop, drawn, face.box) else \
-                            recognition_margin(recognizer("sface"), crop, drawn, face, memo)
+                        worst = min(worst, self._recognition_margin(*sample, track, memo))
                     except Exception:  # noqa: BLE001 - a sample that cannot be drawn counts against
-                        margin = -1.0
-                    worst = min(worst, margin)
+                        worst = -1.0
                     if worst <= best_margin:
                         break  # no better than the best so far
                 if worst > best_margin:
@@ -487,6 +494,11 @@ RENDER_CANDIDATES = 4
 STILL_RECOGNIZABLE = "still recognizable"
 # A video track chooses among them on this many of its frames, spread over it.
 CHOICE_FRAMES = 6
+# A video shows a face many times and an attacker needs one: its frames are refused (in the plan,
+# with fades) when an attacker comes within this of its threshold. The gate's attackers align
+# with the run's own landmarks; the video yardstick's, with MTCNN's, read the same new faces of
+# the dev clip up to 0.05 higher, and 5 of its frames passed our gate but not theirs.
+VIDEO_GATE_MARGIN = 0.05
 
 
 def _frames_at(frames: Iterable[np.ndarray], wanted: dict[int, object]) -> Iterator[tuple[int, np.ndarray]]:

@@ -231,22 +231,28 @@ def test_a_track_chooses_its_identity_on_frames_spread_over_it(clip, monkeypatch
 
 def test_a_frame_still_recognized_is_refused_in_the_plan_and_faded_into(clip, monkeypatch):
     """Given the frames again, the plan draws every detected frame and puts the recognizer gate
-    to it: a frame still recognized is refused there, so its track fades to the fallback and
-    back around it instead of switching in one frame."""
-    from faceanon.pipeline import FADE_FRAMES, STILL_RECOGNIZABLE
+    to it, with a margin: a frame an attacker comes within VIDEO_GATE_MARGIN of knowing is
+    refused there, so its track fades to the fallback and back around it instead of switching
+    in one frame."""
+    from faceanon.models import recognizers
+    from faceanon.pipeline import FADE_FRAMES, STILL_RECOGNIZABLE, VIDEO_GATE_MARGIN
 
     frames = list(read_frames(clip))
     pipe = Pipeline(method="cfa")
-    calls = {"n": 0}
+    checked = []
 
-    def known_once(self, crop, out, face, memo=None):
-        calls["n"] += 1
-        return f"{STILL_RECOGNIZABLE} (test)" if calls["n"] == 6 else None  # the 6th frame checked
+    def margin(sface, original, anonymized, face, memo=None):
+        if memo is not None:  # choosing the identity on sample frames: every candidate passes
+            return 1.0
+        checked.append(face)  # the frame-by-frame check, in frame order
+        return VIDEO_GATE_MARGIN / 2 if len(checked) == 6 else 1.0
 
-    monkeypatch.setattr(Pipeline, "_still_recognized", known_once)
+    monkeypatch.setattr(recognizers, "recognition_margin", margin)
     plan, _ = pipe.plan_video(frames, FPS)
     faces = [frame[0] for frame in plan]
-    assert [f.extra.get("render_refusal") for f in faces] == [None] * 5 + [f"{STILL_RECOGNIZABLE} (test)"] + [None] * 6
+    assert len(checked) == N_FRAMES
+    assert [f.extra.get("render_refusal") for f in faces][4:7] == [None, f"{STILL_RECOGNIZABLE} (within {VIDEO_GATE_MARGIN} of a threshold)", None]
+    assert sum(f.extra.get("render_refusal") is not None for f in faces) == 1
     weights = [f.extra.get("fallback_weight", 0.0) for f in faces]
     assert weights[5 - FADE_FRAMES:5] == weights[6:6 + FADE_FRAMES][::-1] == [k / (FADE_FRAMES + 1) for k in range(1, FADE_FRAMES + 1)]
 
