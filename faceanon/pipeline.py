@@ -185,8 +185,9 @@ class Pipeline:
                           feather: float, face: Face) -> tuple[np.ndarray, str | None]:
         """:meth:`_draw`, and where the recognizer still knows the person, other identities:
         methods whose identity comes from the seed try up to RENDER_CANDIDATES seeds. A video
-        track chooses once, at its first drawn frame, and keeps that identity (and its seed)
-        for the rest of the track; a track none of whose candidates passed keeps the fallback."""
+        track keeps one identity (and its seed): the one its plan chose on frames spread over it
+        (:meth:`plan_video`), else the first that passed at its first drawn frame. A frame of it
+        still recognized gets the fallback, and the next ones fade back in."""
         track = face.track_id
         seed = self.anonymizer.seed
         chosen = self._track_seeds.get(track) if track is not None else None
@@ -285,7 +286,8 @@ class Pipeline:
 
     def plan_video(self, frames: Iterable[np.ndarray], fps: float,
                    on_frame: Callable[[int], None] | None = None,
-                   frames_again: Callable[[], Iterable[np.ndarray]] | None = None) -> tuple[list[list[Face]], list[int]]:
+                   frames_again: Callable[[], Iterable[np.ndarray]] | None = None,
+                   on_check: Callable[[int], None] | None = None) -> tuple[list[list[Face]], list[int]]:
         """Video pass 1: detect on every frame, link the detections into tracks and decide, per
         track, what each frame must anonymize (detect/tracking.py: gaps bridged, boxes and
         landmarks smoothed, a cover before and after, tracks cut at shot changes). Returns the faces of every frame and the
@@ -298,7 +300,8 @@ class Pipeline:
         expression and light follow the frame. With ``frames_again`` (the frames from the start
         once more; a list of frames is read twice by itself), that identity is chosen on sample
         frames spread over the track, not at its first, and every detected frame is drawn and
-        put to the recognizer gate ahead of pass 2 (:meth:`_recheck_drawn_frames`)."""
+        put to the recognizer gate ahead of pass 2 (:meth:`_recheck_drawn_frames`; ``on_check``
+        gets the index of each frame checked)."""
         if frames_again is None and isinstance(frames, list):
             frames_again = lambda: frames  # noqa: E731
         detections: list[list[Face]] = []
@@ -335,7 +338,7 @@ class Pipeline:
                         # are looked at by the gate in pass 2
                         face.extra["track_identity"] = identity
             if frames_again is not None:
-                self._recheck_drawn_frames(plan, frames_again)
+                self._recheck_drawn_frames(plan, frames_again, on_check)
             _refuse_brief_drawn_runs(plan)
             _fade_into_refusals(plan)
         for faces in plan:
@@ -344,7 +347,8 @@ class Pipeline:
                 face.extra.pop("identity_code", None)
         return plan, failed
 
-    def _recheck_drawn_frames(self, plan: list[list[Face]], frames_again: Callable[[], Iterable[np.ndarray]]) -> None:
+    def _recheck_drawn_frames(self, plan: list[list[Face]], frames_again: Callable[[], Iterable[np.ndarray]],
+                              on_check: Callable[[int], None] | None = None) -> None:
         """Between the video passes: the frames are read again to choose each track's new
         identity on a few of its frames (:meth:`_choose_track_identities`), then again to draw
         it on every detected frame the render gate let through and put the recognizer gate to
@@ -387,6 +391,8 @@ class Pipeline:
                         continue
                     if margin < VIDEO_GATE_MARGIN:
                         face.extra["render_refusal"] = f"{STILL_RECOGNIZABLE} (within {VIDEO_GATE_MARGIN} of a threshold)"
+                if on_check is not None:
+                    on_check(index)
         finally:
             self.anonymizer.seed = seed
 
@@ -444,7 +450,7 @@ class Pipeline:
     def _choose_identity(self, track: int, samples: list[tuple[np.ndarray, Face, float]]) -> str | None:
         """Of the candidate identities for ``track``, the one whose new face the recognizer gate's
         closest attack stays furthest from on its worst sample (its seed goes to
-        ``_track_seeds``): the frames between the samples, judged one by one in pass 2, then
+        ``_track_seeds``), so that the frames between the samples (each checked afterwards)
         pass too. None, or why the track gets the fallback: every candidate was still
         recognizable on one of the samples."""
         seed = self.config.seed
@@ -489,15 +495,16 @@ class Pipeline:
 # A new face the recognizer gate still matches to the person: methods whose identity comes from
 # the seed try up to this many identities in all (on LFW, 6 of the 15 faces in 80 whose first new
 # face the forehead attacker still knew passed with one of the next three), then the fallback. A
-# video track tries them at its first drawn frame and keeps the one that passed.
+# video track tries them on CHOICE_FRAMES of its frames and keeps one for all of them.
 RENDER_CANDIDATES = 4
 STILL_RECOGNIZABLE = "still recognizable"
 # A video track chooses among them on this many of its frames, spread over it.
 CHOICE_FRAMES = 6
 # A video shows a face many times and an attacker needs one: its frames are refused (in the plan,
 # with fades) when an attacker comes within this of its threshold. The gate's attackers align
-# with the run's own landmarks; the video yardstick's, with MTCNN's, read the same new faces of
-# the dev clip up to 0.05 higher, and 5 of its frames passed our gate but not theirs.
+# with the run's own landmarks; the video yardstick's, with MTCNN's, read the same new faces up
+# to about 0.05 higher: without a margin it knew 3, 6 and 15 new faces of the three test clips
+# that our gate had passed, with it 1, 2 and 2 (docs/video.md).
 VIDEO_GATE_MARGIN = 0.05
 
 

@@ -210,16 +210,27 @@ def _anonymize_video(pipeline: Pipeline, job: Job, options: RunOptions, report: 
                          f"{options.max_pixels / 1e6:.0f} MP (raise it with --max-pixels)")
     if getattr(pipeline.anonymizer, "payload", False) and not getattr(pipeline.anonymizer, "inverse", False):
         report.warnings.append(f"{job.src}: videos carry no recovery payload; deanonymizing it uses the image-only inverse")
-    # Pass 1: detections of every frame, linked into tracks (frames are not kept; the few a
-    # track's new identity is chosen on are read again).
+    # Pass 1: detections of every frame, linked into tracks (frames are not kept: methods that
+    # draw new faces read the video again to choose each track's identity and check its frames).
     bar = _progress_bar(info.frames, f"{job.rel} 1/2 detect", options.progress)
+    check_bar = []  # opened when the checking of new faces starts
+
+    def checked(index: int) -> None:
+        if not check_bar:
+            if bar is not None:
+                bar.close()  # detection is done
+            check_bar.append(_progress_bar(info.frames, f"{job.rel} 1/2 check new faces", options.progress))
+        if check_bar[0] is not None:
+            check_bar[0].update(index + 1 - check_bar[0].n)
+
     try:
         plan, failed = pipeline.plan_video(video_io.read_ahead(video_io.read_frames(job.src)), info.fps,
                                            on_frame=lambda i: bar is not None and bar.update(1),
-                                           frames_again=lambda: video_io.read_frames(job.src))
+                                           frames_again=lambda: video_io.read_frames(job.src), on_check=checked)
     finally:
-        if bar is not None:
-            bar.close()
+        for b in [bar, *check_bar]:
+            if b is not None:
+                b.close()
     failed = set(failed)
     # Per frame: the faces anonymized (--json) and what each got (its extra); kept by frame
     # index because frames may be processed two at a time, and reported in frame order.
