@@ -68,6 +68,7 @@ class IdentityReplacer(Anonymizer):
     needs_landmarks68 = True
     paints_new_faces = True
     forehead_move = FOREHEAD_MOVE  # share of the face frame the forehead and hairline move by
+    covered_forehead_move = 0.0  # the same, where a cap or hair covers the forehead
 
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         raise NotImplementedError
@@ -104,8 +105,8 @@ class IdentityReplacer(Anonymizer):
         # for a change of code as long as a typical code, less for a smaller one (none at all
         # when the identity stays); when a cap or hair covers the forehead, it stays put.
         change = min(1.0, float(np.linalg.norm(code - enc.identity)) / fs.id_norm_median)
-        if not covered:
-            d_shape = move_forehead(fs, d_shape, self.forehead_move * change)
+        move = self.covered_forehead_move if covered else self.forehead_move
+        d_shape = move_forehead(fs, d_shape, move * change)
         return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount, own))
 
     def _held_target(self, fs: FaceSpace, held: Encoding) -> Target:
