@@ -106,7 +106,7 @@ class IdentityReplacer(Anonymizer):
         # when the identity stays); when a cap or hair covers the forehead, it stays put.
         change = min(1.0, float(np.linalg.norm(code - enc.identity)) / fs.id_norm_median)
         move = self.covered_forehead_move if covered else self.forehead_move
-        d_shape = move_forehead(fs, d_shape, move * change)
+        d_shape = move_forehead(fs, d_shape, move * change, down_only=covered)
         return paste_region(crop, *render_identity(fs, crop, enc, d_shape, d_tex, t.detail, t.amount, own))
 
     def _held_target(self, fs: FaceSpace, held: Encoding) -> Target:

@@ -179,15 +179,17 @@ class FaceSpace:
 FOREHEAD_MOVE = 0.08
 
 
-def move_forehead(fs: "FaceSpace", d_shape: np.ndarray, amount: float = FOREHEAD_MOVE) -> np.ndarray:
+def move_forehead(fs: "FaceSpace", d_shape: np.ndarray, amount: float = FOREHEAD_MOVE,
+                  down_only: bool = False) -> np.ndarray:
     """``d_shape`` with the forehead points moved ``amount`` of the canonical frame further up or
     down, the way the identity change already moves them (their mean vertical move gives the
     sign). The shape change is linear in the change of identity code, so a video track, which
     moves every frame by the same step, moves its forehead the same way in every frame, and
-    turning an identity back (`fit` recovery) moves it back."""
+    turning an identity back (`fit` recovery) moves it back. ``down_only``: always down (under
+    a cap or a fringe: moved up, the face stretched into it)."""
     d = np.asarray(d_shape, np.float32).reshape(-1, 2).copy()
     forehead = slice(geo.N68, geo.N_FACE)
-    direction = 1.0 if float(d[forehead, 1].mean()) >= 0 else -1.0
+    direction = 1.0 if down_only or float(d[forehead, 1].mean()) >= 0 else -1.0
     d[forehead, 1] += direction * amount * fs.canon
     return d
 
