@@ -368,3 +368,17 @@ def test_a_cap_over_the_forehead_keeps_its_pixels_and_the_forehead_stays():
         capped = np.where(fs.upper_forehead, cap, skin).astype(np.float32)
         assert forehead_covered(fs, capped)
         assert own_pixels_mask(fs, capped)[fs.upper_forehead].mean() > 0.6
+
+
+def test_a_covered_forehead_moves_down_only():
+    """The forehead points move the way the identity change moves them, except under a cap or a
+    fringe, where they only move down (up, the face stretched into the cap)."""
+    from faceanon.models.facespace import geometry as geo
+    from faceanon.models.facespace.model import face_space, move_forehead
+
+    fs = face_space()
+    up = np.zeros((geo.N_FACE, 2), np.float32)
+    up[geo.N68:, 1] = -1.0  # the identity change lifts the forehead
+    moved = move_forehead(fs, up, 0.08)[geo.N68:, 1] - up[geo.N68:, 1]
+    covered = move_forehead(fs, up, 0.08, down_only=True)[geo.N68:, 1] - up[geo.N68:, 1]
+    assert np.allclose(moved, -0.08 * fs.canon) and np.allclose(covered, 0.08 * fs.canon)

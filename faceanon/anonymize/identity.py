@@ -68,7 +68,10 @@ class IdentityReplacer(Anonymizer):
     needs_landmarks68 = True
     paints_new_faces = True
     forehead_move = FOREHEAD_MOVE  # share of the face frame the forehead and hairline move by
-    covered_forehead_move = 0.0  # the same, where a cap or hair covers the forehead
+    # Where a cap or hair covers the forehead: the same, but always down. Left still, those faces
+    # kept the person's hairline and a fifth more went to the blur; moved up, the face stretched
+    # into the cap (bench/experiments/engine_setting.py covered_forehead_move, docs/identity.md).
+    covered_forehead_move = FOREHEAD_MOVE
 
     def target(self, fs: FaceSpace, enc: Encoding) -> Target:
         raise NotImplementedError
@@ -103,7 +106,7 @@ class IdentityReplacer(Anonymizer):
         d_shape, d_tex = fs.deltas(enc, code)
         # The forehead and hairline move with the identity (hair told SFace who it was), in full
         # for a change of code as long as a typical code, less for a smaller one (none at all
-        # when the identity stays); when a cap or hair covers the forehead, it stays put.
+        # when the identity stays); when a cap or hair covers the forehead, only down.
         change = min(1.0, float(np.linalg.norm(code - enc.identity)) / fs.id_norm_median)
         move = self.covered_forehead_move if covered else self.forehead_move
         d_shape = move_forehead(fs, d_shape, move * change, down_only=covered)
