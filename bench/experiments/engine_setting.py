@@ -12,6 +12,8 @@ similarity of the drawn faces to the original (aligned with the original's landm
 * ``forehead_move``: how far the forehead and hairline move with a new identity (share of the face
   frame, models/facespace/model.py FOREHEAD_MOVE). Hair and hairline stayed the person's, and
   SFace aligned higher (the gate's forehead attacker) still knew 1 in 5 new faces.
+* ``covered_forehead_move``: the same, for foreheads under a cap or hair (models/facespace/model.py
+  ``forehead_covered``), moved down only.
 * ``kept_detail_gain`` (commit 6a0e386 only; removed after it, results in
   bench/results/engine_setting_kept_detail_gain.json): how the face kept its own fine detail along
   the age and gender detail directions. It lost gender and gained no age.
