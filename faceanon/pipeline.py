@@ -504,7 +504,7 @@ CHOICE_FRAMES = 6
 # with fades) when an attacker comes within this of its threshold. The gate's attackers align
 # with the run's own landmarks; the video yardstick's, with MTCNN's, read the same new faces up
 # to about 0.05 higher: without a margin it knew 3, 6 and 15 new faces of the three test clips
-# that our gate had passed, with it 1, 2 and 2 (docs/video.md).
+# that our gate had passed, with it 1, 2 and 2 (commit c0b5a9b; docs/video.md).
 VIDEO_GATE_MARGIN = 0.05
 
 
