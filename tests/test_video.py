@@ -208,19 +208,18 @@ def test_a_track_chooses_its_identity_on_frames_spread_over_it(clip, monkeypatch
     over the track and keeps the one the recognizer stays furthest from on its worst sample:
     here the run's own seed is known on the last sample only, the next candidate on none, so the
     whole track is drawn with the next one and pass 2 tries no other."""
-    from faceanon.models import recognizers
     from faceanon.pipeline import CHOICE_FRAMES, candidate_seed
 
     frames = list(read_frames(clip))
     pipe = Pipeline(method="cfa")
     calls = []
 
-    def margin(sface, original, anonymized, face, memo=None):
-        calls.append(pipe.anonymizer.seed)
-        known = pipe.anonymizer.seed == pipe.config.seed and calls.count(pipe.config.seed) == CHOICE_FRAMES
+    def margin(self, crop, face, feather, track, memo=None):
+        calls.append(self.anonymizer.seed)
+        known = self.anonymizer.seed == self.config.seed and calls.count(self.config.seed) == CHOICE_FRAMES
         return -0.1 if known else 0.1
 
-    monkeypatch.setattr(recognizers, "recognition_margin", margin)
+    monkeypatch.setattr(Pipeline, "_recognition_margin", margin)
     plan, _ = pipe.plan_video(frames, FPS)
     second = candidate_seed(pipe.config.seed, 1)
     assert calls[:CHOICE_FRAMES] == [pipe.config.seed] * CHOICE_FRAMES and calls[CHOICE_FRAMES] == second
@@ -234,20 +233,18 @@ def test_a_frame_still_recognized_is_refused_in_the_plan_and_faded_into(clip, mo
     to it, with a margin: a frame an attacker comes within VIDEO_GATE_MARGIN of knowing is
     refused there, so its track fades to the fallback and back around it instead of switching
     in one frame."""
-    from faceanon.models import recognizers
     from faceanon.pipeline import FADE_FRAMES, STILL_RECOGNIZABLE, VIDEO_GATE_MARGIN
 
     frames = list(read_frames(clip))
     pipe = Pipeline(method="cfa")
     checked = []
 
-    def margin(sface, original, anonymized, face, memo=None):
-        if memo is not None:  # choosing the identity on sample frames: every candidate passes
-            return 1.0
+    def margin(self, crop, face, feather, track, memo=None):
         checked.append(face)  # the frame-by-frame check, in frame order
         return VIDEO_GATE_MARGIN / 2 if len(checked) == 6 else 1.0
 
-    monkeypatch.setattr(recognizers, "recognition_margin", margin)
+    monkeypatch.setattr(Pipeline, "_choose_identity", lambda self, track, samples: None)  # the run's seed
+    monkeypatch.setattr(Pipeline, "_recognition_margin", margin)
     plan, _ = pipe.plan_video(frames, FPS)
     faces = [frame[0] for frame in plan]
     assert len(checked) == N_FRAMES
@@ -267,6 +264,26 @@ def _lfw_photo_and_face(lfw_dir, name: str):
     face = create_detector("yunet")(rgb)[0]
     Landmarker(68)(rgb, [face])
     return rgb, face
+
+
+def test_the_video_check_attacks_with_a_second_landmark_set(lfw_dir, monkeypatch):
+    """The frame-by-frame check aligns its attackers with the run's 5 points and with the
+    68-point fit's: the new face counts as known when either alignment knows it."""
+    from faceanon.align import landmarks5_from_68
+    from faceanon.models import recognizers
+
+    rgb, face = _lfw_photo_and_face(lfw_dir, "Abel_Pacheco_0001.jpg")
+    fit_points = landmarks5_from_68(face.landmarks68)
+    assert not np.allclose(face.landmarks5, fit_points)
+
+    pipe = Pipeline(method="cfa")
+    for known_by, expected in (("fit", -1.0), ("run", -1.0), ("neither", 1.0)):
+        def margin(sface, original, anonymized, aligned, memo=None, known_by=known_by):
+            by_fit = np.allclose(aligned.landmarks5, fit_points)
+            return -1.0 if (known_by == "fit" and by_fit) or (known_by == "run" and not by_fit) else 1.0
+
+        monkeypatch.setattr(recognizers, "recognition_margin", margin)
+        assert pipe._recognition_margin(rgb, face, 8.0, track=0) == expected, known_by
 
 
 def test_a_held_identity_moves_every_frame_by_the_same_step(lfw_dir, monkeypatch):
