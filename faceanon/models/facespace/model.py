@@ -186,7 +186,8 @@ def move_forehead(fs: "FaceSpace", d_shape: np.ndarray, amount: float = FOREHEAD
     sign). The shape change is linear in the change of identity code, so a video track, which
     moves every frame by the same step, moves its forehead the same way in every frame, and
     turning an identity back (`fit` recovery) moves it back. ``down_only``: always down (under
-    a cap or a fringe: moved up, the face stretched into it)."""
+    a cap or a fringe: moved up, the face stretched into it); that move is not undone by turning
+    back, so `fit`'s image-only inverse (no payload) leaves such a forehead lower."""
     d = np.asarray(d_shape, np.float32).reshape(-1, 2).copy()
     forehead = slice(geo.N68, geo.N_FACE)
     direction = 1.0 if down_only or float(d[forehead, 1].mean()) >= 0 else -1.0
