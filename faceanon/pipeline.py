@@ -118,8 +118,7 @@ class Pipeline:
         for index in order:
             face = faces[index]
             # The same track (video) or index (image) gets the same randomness for one seed.
-            key = face.track_id if face.track_id is not None else index
-            rng = np.random.default_rng([seed & 0xFFFFFFFF, key & 0xFFFFFFFF])
+            rng = face_rng(seed, face.track_id if face.track_id is not None else index)
             self._anonymize_face_inplace(out, face, rng, source=image)
         return out, faces
 
@@ -405,8 +404,8 @@ class Pipeline:
 
         if face.landmarks5 is None:
             return np.inf  # as the gate: nothing to align an attacker with
-        rng = np.random.default_rng([self.config.seed & 0xFFFFFFFF, track & 0xFFFFFFFF])
-        drawn = blend(crop, *self._render(self.anonymizer, crop, face, rng, feather))
+        # the randomness pass 2 gives this track, so the check judges the face pass 2 will write
+        drawn = self._apply(self.anonymizer, crop, face, face_rng(self.config.seed, track), feather)
         if unchanged(crop, drawn, face.box):
             return -1.0
         # Attackers align with landmarks of their own: besides the run's 5 points, those of the
@@ -523,6 +522,11 @@ def _frames_at(frames: Iterable[np.ndarray], wanted: dict[int, object]) -> Itera
             break
         if index in wanted:
             yield index, frame
+
+
+def face_rng(seed: int, key: int) -> np.random.Generator:
+    """The randomness of one face for one seed: ``key`` is its video track, else its index."""
+    return np.random.default_rng([seed & 0xFFFFFFFF, key & 0xFFFFFFFF])
 
 
 def candidate_seed(seed: int, candidate: int) -> int:
