@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "and flicker of the method on a clip; table: refresh the results tables of README.md and docs/evaluation.md from report/")
     ev.add_argument("clip", nargs="?", help="with `video`: the video file")
     ev.add_argument("--save", help="with `video`: keep the anonymized clip at this path")
+    ev.add_argument("--truth", help="with `video`: JSON of the clip's annotated faces, {\"frames\": [[[x1, y1, x2, y2], "
+                    "...], ...]} (one list per frame); reference detections on none of them are set apart, not judged")
     ev.add_argument("--method", help="method to evaluate (default blur; with `wider`: none, detection coverage only)")
     ev.add_argument("--param", action="append", metavar="KEY=VALUE")
     ev.add_argument("--detector", default=DEFAULT_DETECTOR)
@@ -186,6 +188,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import run as ev
 
     progress = not args.quiet and sys.stderr.isatty()
+    if args.protocol != "video" and (args.clip or args.truth):
+        raise UsageError(f"evaluate {args.protocol} takes no clip or --truth ({args.clip or args.truth!r})")
     if args.protocol == "wider" and args.method is None:
         from .evaluate.coverage import evaluate_wider
 
@@ -198,12 +202,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         if not args.clip:
             raise UsageError("evaluate video needs a clip: faceanon evaluate video CLIP [--method M]")
         Pipeline(config)  # a bad method or parameter fails now
+        from .evaluate.video import load_truth
+
+        truth = load_truth(Path(args.truth)) if args.truth else None
         result = ev.evaluate_video(config, Path(args.clip), Path(args.save) if args.save else None, Path(args.report),
-                                   progress)
+                                   progress, truth)
         print(json.dumps(result))
         return 0
-    if args.clip:
-        raise UsageError(f"evaluate {args.protocol} takes no clip ({args.clip!r})")
     if args.protocol == "wider":
         result = ev.evaluate_wider(config, args.images, args.limit, args.skip, args.sheet, Path(args.report), progress)
         print(json.dumps({k: v for k, v in result.items() if k not in ("non_faces", "renders")}))

@@ -14,6 +14,8 @@ class Face:
     image's left, the eye on the image's right, nose tip, left mouth corner, right mouth
     corner (the order YuNet, MTCNN, CenterFace and dlib's 5-point model agree on once
     re-ordered). ``landmarks68`` follow the iBUG 300-W layout used by dlib.
+    ``other_landmarks5`` (k, 5, 2) are the same five points as other models that found the face
+    place them (an ensemble's other members): attackers align with landmarks of their own.
     """
 
     box: np.ndarray
@@ -23,6 +25,7 @@ class Face:
     track_id: int | None = None
     detector: str = ""
     extra: dict = field(default_factory=dict)
+    other_landmarks5: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.box = np.asarray(self.box, dtype=np.float32).reshape(4)
@@ -31,6 +34,8 @@ class Face:
             self.landmarks5 = np.asarray(self.landmarks5, dtype=np.float32).reshape(5, 2)
         if self.landmarks68 is not None:
             self.landmarks68 = np.asarray(self.landmarks68, dtype=np.float32).reshape(68, 2)
+        if self.other_landmarks5 is not None:
+            self.other_landmarks5 = np.asarray(self.other_landmarks5, dtype=np.float32).reshape(-1, 5, 2)
 
     @property
     def width(self) -> float:
@@ -58,6 +63,7 @@ class Face:
             box=self.box - np.tile(off, 2),
             landmarks5=None if self.landmarks5 is None else self.landmarks5 - off,
             landmarks68=None if self.landmarks68 is None else self.landmarks68 - off,
+            other_landmarks5=None if self.other_landmarks5 is None else self.other_landmarks5 - off,
             extra=dict(self.extra),
         )
 
@@ -68,6 +74,7 @@ class Face:
             box=self.box * scale,
             landmarks5=None if self.landmarks5 is None else self.landmarks5 * scale,
             landmarks68=None if self.landmarks68 is None else self.landmarks68 * scale,
+            other_landmarks5=None if self.other_landmarks5 is None else self.other_landmarks5 * scale,
             extra=dict(self.extra),
         )
 

@@ -239,9 +239,10 @@ def test_a_frame_still_recognized_is_refused_in_the_plan_and_faded_into(clip, mo
     pipe = Pipeline(method="cfa")
     checked = []
 
-    def margin(self, crop, face, feather, track, memo=None):
-        checked.append(face)  # the frame-by-frame check, in frame order
-        return VIDEO_GATE_MARGIN / 2 if len(checked) == 6 else 1.0
+    def margin(self, crop, face, feather, track, memo=None, weight=0.0):
+        if weight == 0:
+            checked.append(face)  # the frame-by-frame check, in frame order
+        return VIDEO_GATE_MARGIN / 2 if len(checked) == 6 and weight == 0 else 1.0
 
     monkeypatch.setattr(Pipeline, "_choose_identity", lambda self, track, samples: None)  # the run's seed
     monkeypatch.setattr(Pipeline, "_recognition_margin", margin)
@@ -252,6 +253,45 @@ def test_a_frame_still_recognized_is_refused_in_the_plan_and_faded_into(clip, mo
     assert sum(f.extra.get("render_refusal") is not None for f in faces) == 1
     weights = [f.extra.get("fallback_weight", 0.0) for f in faces]
     assert weights[5 - FADE_FRAMES:5] == weights[6:6 + FADE_FRAMES][::-1] == [k / (FADE_FRAMES + 1) for k in range(1, FADE_FRAMES + 1)]
+
+
+def test_faded_frames_are_checked_as_written_and_a_fade_that_shows_the_person_moves(clip, monkeypatch):
+    """The frames that fade towards the fallback are checked again as pass 2 writes them (faded):
+    one still recognizable at its weight is refused, the fade moves closer to the frames before
+    it, and those are checked at their new weights; a fade still moving after FADE_CHECKS rounds
+    goes all the way to the fallback."""
+    from faceanon.pipeline import FADE_CHECKS, FADE_FRAMES, STILL_RECOGNIZABLE
+
+    frames = list(read_frames(clip))
+    monkeypatch.setattr(Pipeline, "_choose_identity", lambda self, track, samples: None)
+    for always in (False, True):
+        unfaded, faded = [], []
+
+        def margin(self, crop, face, feather, track, memo=None, weight=0.0):
+            if weight == 0:  # the first check, frame by frame: frame 5 is still recognizable
+                unfaded.append(face)
+                return -1.0 if len(unfaded) == 6 else 1.0
+            faded.append(weight)
+            return -1.0 if weight == 0.75 and (always or faded.count(0.75) == 1) else 1.0
+
+        monkeypatch.setattr(Pipeline, "_recognition_margin", margin)
+        plan, _ = Pipeline(method="cfa").plan_video(frames, FPS)
+        faces = [frame[0] for frame in plan]
+        refusals = [f.extra.get("render_refusal") for f in faces]
+        weights = [f.extra.get("fallback_weight", 0.0) for f in faces]
+        assert refusals[5].startswith(STILL_RECOGNIZABLE) and "fading" not in refusals[5]
+        if not always:
+            # round 1: frames 2-4 and 6-8 fade; frame 4 (0.75) shows the person and is refused;
+            # round 2: frames 1-3 are checked at their new weights, and pass
+            assert refusals[4] == f"{STILL_RECOGNIZABLE} while fading (within 0.05 of a threshold)"
+            assert sum(r is not None for r in refusals) == 2
+            assert FADE_FRAMES == 3 and weights == [0, 0.25, 0.5, 0.75, 0, 0, 0.75, 0.5, 0.25, 0, 0, 0]
+            assert faded == [0.25, 0.5, 0.75, 0.75, 0.5, 0.25, 0.25, 0.5, 0.75]
+        else:
+            # every frame faded by 0.75 shows the person: the refusals spread for FADE_CHECKS
+            # rounds (2 a round), then the frames still fading unchecked get the fallback whole
+            assert FADE_CHECKS == 3 and [r is not None and "fading" in r for r in refusals] == [False] * 2 + [True] * 3 + [False] + [True] * 3 + [False] * 3
+            assert weights == [1.0, 1.0] + [0.0] * 7 + [1.0] * 3
 
 
 def _lfw_photo_and_face(lfw_dir, name: str):
@@ -266,24 +306,39 @@ def _lfw_photo_and_face(lfw_dir, name: str):
     return rgb, face
 
 
-def test_the_video_check_attacks_with_a_second_landmark_set(lfw_dir, monkeypatch):
-    """The frame-by-frame check aligns its attackers with the run's 5 points and with the
-    68-point fit's: the new face counts as known when either alignment knows it."""
+def test_the_video_check_attacks_with_other_landmark_sets(lfw_dir, monkeypatch):
+    """The frame-by-frame check aligns its attackers with the run's 5 points, with those of the
+    other detectors that found the face (an ensemble's other members) and with the 68-point
+    fit's: the new face counts as known when any alignment knows it."""
     from faceanon.align import landmarks5_from_68
     from faceanon.models import recognizers
 
     rgb, face = _lfw_photo_and_face(lfw_dir, "Abel_Pacheco_0001.jpg")
     fit_points = landmarks5_from_68(face.landmarks68)
+    other_points = face.landmarks5 + np.float32([2.0, -1.5])
+    face.other_landmarks5 = other_points[None]
     assert not np.allclose(face.landmarks5, fit_points)
 
     pipe = Pipeline(method="cfa")
-    for known_by, expected in (("fit", -1.0), ("run", -1.0), ("neither", 1.0)):
+    for known_by, expected in (("fit", -1.0), ("other", -1.0), ("run", -1.0), ("none", 1.0)):
         def margin(sface, original, anonymized, aligned, memo=None, known_by=known_by):
-            by_fit = np.allclose(aligned.landmarks5, fit_points)
-            return -1.0 if (known_by == "fit" and by_fit) or (known_by == "run" and not by_fit) else 1.0
+            by = ("fit" if np.allclose(aligned.landmarks5, fit_points) else
+                  "other" if np.allclose(aligned.landmarks5, other_points) else "run")
+            return -1.0 if by == known_by else 1.0
 
         monkeypatch.setattr(recognizers, "recognition_margin", margin)
         assert pipe._recognition_margin(rgb, face, 8.0, track=0) == expected, known_by
+
+
+def test_an_ensemble_keeps_the_other_members_points_and_they_move_with_the_face(lfw_face):
+    from faceanon.detect import create_detector
+
+    face = max(create_detector("ensemble")(lfw_face), key=lambda f: f.score)
+    assert face.other_landmarks5 is not None and face.other_landmarks5.shape == (1, 5, 2)
+    assert not np.allclose(face.other_landmarks5[0], face.landmarks5)
+    assert np.abs(face.other_landmarks5[0] - face.landmarks5).max() < 0.15 * face.width  # the same points
+    moved = face.shifted(10, 20).transformed(2.0)
+    assert np.allclose(moved.other_landmarks5, (face.other_landmarks5 - [10, 20]) * 2)
 
 
 def test_a_held_identity_moves_every_frame_by_the_same_step(lfw_dir, monkeypatch):
@@ -402,7 +457,9 @@ def test_tracks_end_at_shot_cuts_and_people_are_not_swapped():
 
 def test_drawn_frames_fade_into_the_fallback_next_to_refused_ones():
     """A track drawn on except in frame 5: frames 2-4 and 6-8 mix in the fallback, more of it
-    the nearer they are; and a faded face is the mix of the method's output and the fallback's."""
+    the nearer they are; and a faded face is the mix of the method's output and the fallback
+    applied to that output, not to the original (a mix with the real face's blur brought the
+    person back)."""
     from faceanon.pipeline import FADE_FRAMES, _fade_into_refusals
     from faceanon.types import Face
 
@@ -425,9 +482,25 @@ def test_drawn_frames_fade_into_the_fallback_next_to_refused_ones():
         outputs[weight], faces = pipe.anonymize(image, [face])
         assert faces[0].to_dict()["method"] == "mask"
     assert faces[0].to_dict()["fallback_weight"] == 1.0
+    face = Face([30, 30, 90, 90])
+    of_new_face = pipe._apply(pipe.fallback, outputs[0.0], face, np.random.default_rng(0), 0.0)[40:80, 40:80].astype(int)
+    of_original = pipe._apply(pipe.fallback, image, face, np.random.default_rng(0), 0.0)[40:80, 40:80].astype(int)
     masked, half, blurred = (outputs[w][40:80, 40:80].astype(int) for w in (0.0, 0.5, 1.0))
-    assert np.all(masked == 0) and blurred.mean() > 60  # all fallback: the blur, not the mask
+    assert np.all(masked == 0) and np.abs(blurred - of_new_face).max() <= 1  # all fallback: of the mask
+    assert np.abs(blurred - of_original).mean() > 20
     assert np.abs(half - (masked + blurred) / 2).max() <= 1
+
+
+def test_the_encoder_round_trip_keeps_the_picture_and_its_size():
+    from faceanon.io.video import encode_round_trip
+
+    y, x = np.mgrid[0:61, 0:47]
+    image = np.stack([x * 5, y * 4, (x + y) * 2], axis=2).astype(np.uint8)  # odd sides, smooth
+    image[20:30, 10:20] = 255
+    out = encode_round_trip(image)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    diff = np.abs(out.astype(int) - image)
+    assert 0 < diff.mean() < 3 and diff.max() > 0
 
 
 def test_same_seed_same_video(clip, tmp_path):
@@ -485,6 +558,33 @@ def test_missed_faces_a_second_family_does_not_confirm_still_count(clip, tmp_pat
     assert blind["leak"] == 1.0 and blind["lit_faces"] == seen["lit_faces"] == blind["uncovered"]
     assert blind["unconfirmed_missed_faces"] == blind["leaks_on_unconfirmed_faces"] == seen["lit_faces"]
     assert not any(x["confirmed"] for x in blind["leaked"]) and all(x["confirmed"] for x in seen["leaked"])
+
+
+def test_with_annotated_faces_the_judge_sets_apart_detections_on_no_face(clip, tmp_path, capsys):
+    """Given the clip's annotated faces, reference detections on none of them (MTCNN fires on
+    knees and hair) are set apart, counted and listed, not judged; on the annotated face they
+    are judged as before. A bad annotation file is one line naming it."""
+    import json
+
+    from faceanon.detect import create_detector
+    from faceanon.evaluate.video import _judge
+    from faceanon.models.recognizers import recognizer
+
+    ref, sface = create_detector("centerface"), recognizer("sface")
+    plain = _judge(clip, clip, ref, sface, "blur", [], None)
+    boxes = [[f.box for f in ref(frame) if f.height >= 24] for frame in read_frames(clip)]
+    on_face = _judge(clip, clip, ref, sface, "blur", [], None, truth=[np.array(b) for b in boxes])
+    elsewhere = _judge(clip, clip, ref, sface, "blur", [], None, truth=[np.array([[0, 0, 20, 20]])] * N_FRAMES)
+    assert on_face["leak"] == plain["leak"] == 1.0 and on_face["lit_faces"] == plain["lit_faces"] >= N_FRAMES - 2
+    assert on_face["not_annotated"] == 0 and "not_annotated" not in plain
+    assert elsewhere["lit_faces"] == 0 and elsewhere["leak"] is None
+    assert elsewhere["not_annotated"] == plain["reference_faces"] == len(elsewhere["set_apart"])
+
+    bad = tmp_path / "truth.json"
+    bad.write_text("{}")
+    assert main(["evaluate", "video", str(clip), "--truth", str(bad), "-q"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "annotation" in err[0]
 
 
 def test_a_box_on_the_crown_of_a_bigger_face_is_part_of_that_head():

@@ -49,9 +49,13 @@ def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5, names: li
         # mean of two models' boxes and points jumps with it (a new face drawn on them shakes).
         with_lm = [best[m] for m in sorted(best) if best[m].landmarks5 is not None]
         lm = with_lm[0].landmarks5.copy() if with_lm else None
+        # the other models' points are kept for the recognizer checks (an attacker aligns with a
+        # landmark model of their own, and where two models disagree a new face may pass one only)
+        others = np.stack([f.landmarks5 for f in with_lm[1:]]) if len(with_lm) > 1 else None
         if first_model_box:
             box = best[min(best)].box.copy()
-        out.append(Face(box=box, score=score, landmarks5=lm, extra={"votes": sorted(best), "member_scores": member_scores}))
+        out.append(Face(box=box, score=score, landmarks5=lm, other_landmarks5=others,
+                        extra={"votes": sorted(best), "member_scores": member_scores}))
     return out
 
 

@@ -98,14 +98,15 @@ def evaluate_wider(config: PipelineConfig, root: str | None = None, limit: int |
 
 
 def evaluate_video(config: PipelineConfig, clip: Path, save: Path | None = None, report_dir: Path = Path("report"),
-                   progress: bool = True) -> dict:
-    """A method on a video clip (evaluate/video.py); writes report/video/<clip>_<run>.json."""
+                   progress: bool = True, truth: list | None = None) -> dict:
+    """A method on a video clip (evaluate/video.py; ``truth``: its annotated faces per frame, if
+    any); writes report/video/<clip>_<run>.json."""
     import sys
 
     from .video import evaluate_clip
 
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if progress else None
-    result = evaluate_clip(clip, config, save, progress=say)
+    result = evaluate_clip(clip, config, save, progress=say, truth=truth)
     result = {"run": report.run_name(config.method, config.params), **result}
     report.write_json(Path(report_dir) / "video" / f"{Path(clip).stem}_{result['run']}.json", result)
     return result

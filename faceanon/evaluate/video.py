@@ -21,6 +21,11 @@ detector finds in the original:
   MMOD does not confirm lying on the crown of a bigger reference face of the same frame
   (:func:`on_another_head`): a second face cannot show there, the first face's head is in
   the way;
+  With the clip's annotated faces (``truth``: every face's box, frame by frame, as made for
+  a clip cut from annotated photos), reference faces on no annotated face (IoU < 0.3:
+  MTCNN at 0.8 also fires on knees and hair) are set apart instead (``not_annotated``,
+  listed in ``set_apart``): they are no one's face, and judging them would count an
+  untouched knee that "matches" itself as a leak;
 * uncovered: reference faces that no face of the run overlaps, or whose box the output left
   (nearly) untouched, per frame (a face only grazed by a neighbour's blur is uncovered);
 * identity consistency: SFace similarity of a track's consecutive anonymized faces over that of
@@ -63,6 +68,7 @@ REFERENCE_MIN_SCORE = {"centerface": 0.35, "mtcnn": 0.8}
 # face, scaled so the face is ~80 px (MMOD's window) - about 0.8 s a face, and only missed faces.
 CONFIRMER = "dlib-mmod"
 CONFIRM_CROP = 240
+MIN_TRUTH_IOU = 0.3  # a reference face on an annotated face (truth) overlaps it this much
 MIN_LIT = 40.0  # mean grey level inside the box: darker faces are not "lit"
 UNCOVERED_CHANGE = 2.0  # mean largest-channel change (0-255) under which a face box is untouched
 MIN_CONSISTENCY_HEIGHT = 40  # px: consecutive-frame similarity only where SFace reads faces
@@ -106,9 +112,10 @@ def reference_for(config) -> str:
 
 
 def evaluate_clip(clip: Path, config, output: Path | None = None, reference: str | None = None,
-                  progress: Callable[[str], None] | None = None) -> dict:
+                  progress: Callable[[str], None] | None = None, truth: list[np.ndarray] | None = None) -> dict:
     """Anonymize ``clip`` with the pipeline ``config`` (to ``output``, or a temporary file) and
-    measure it against ``reference`` (default: :func:`reference_for` the run)."""
+    measure it against ``reference`` (default: :func:`reference_for` the run); ``truth``, when
+    the clip's faces are annotated: per frame, an (N, 4) array of every face's x1, y1, x2, y2."""
     reference = reference or reference_for(config)
     from ..io import plan_jobs
     from ..models.recognizers import recognizer
@@ -132,7 +139,8 @@ def evaluate_clip(clip: Path, config, output: Path | None = None, reference: str
         uses_confirmer = CONFIRMER in _detectors_used(config)
         result = _judge(clip, out, create_detector(reference), recognizer("sface"), method, done, progress,
                         min_score=REFERENCE_MIN_SCORE.get(reference, 0.0),
-                        confirm=None if uses_confirmer else create_detector(CONFIRMER, upsample=0), mask_scale=config.mask_scale)
+                        confirm=None if uses_confirmer else create_detector(CONFIRMER, upsample=0), mask_scale=config.mask_scale,
+                        truth=truth)
         frames_out = sum(1 for _ in video_io.read_frames(out))
     frames_in = result.pop("frames")
     result.update({
@@ -185,13 +193,39 @@ def on_another_head(face: Face, others: list[Face]) -> bool:
     return False
 
 
+def on_annotated_faces(faces: list[Face], truth: np.ndarray) -> list[bool]:
+    """Whether each face overlaps an annotated face box (``truth``: (N, 4) x1, y1, x2, y2) by
+    IoU >= MIN_TRUTH_IOU."""
+    from ..detect.base import box_iou
+
+    truth = np.asarray(truth, np.float32).reshape(-1, 4)
+    if not faces or not len(truth):
+        return [False] * len(faces)
+    return list(box_iou(np.stack([f.box for f in faces]), truth).max(axis=1) >= MIN_TRUTH_IOU)
+
+
+def load_truth(path: Path) -> list[np.ndarray]:
+    """Annotated faces of a clip from a JSON file ``{"frames": [[[x1, y1, x2, y2], ...], ...]}``
+    (one list per frame); a bad file is one line naming it."""
+    import json
+
+    from ..errors import UsageError
+
+    try:
+        frames = json.loads(Path(path).read_text())["frames"]
+        return [np.asarray(boxes, np.float32).reshape(-1, 4) for boxes in frames]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"{path}: not a face annotation file ({{\"frames\": [[[x1, y1, x2, y2], ...], ...]}}): {e}") from None
+
+
 def _judge(original: Path, anonymized: Path, reference, sface, method: str, done: list[list[dict]], progress,
-           min_score: float = 0.0, confirm=None, mask_scale: float = 1.3) -> dict:
+           min_score: float = 0.0, confirm=None, mask_scale: float = 1.3, truth: list[np.ndarray] | None = None) -> dict:
     """Reference faces of ``original`` judged in ``anonymized``; ``done`` holds, per frame, the
     faces the run anonymized (their box and method), which tells where the method itself (not
     its fallback) was applied. Faces the reference scores below ``min_score`` are judged apart
     (``low_score_*``) and take no part in the other figures. Faces the run did not anonymize
-    where ``confirm`` (a detector of another family) sees no face are counted and flagged."""
+    where ``confirm`` (a detector of another family) sees no face are counted and flagged. With
+    ``truth`` (annotated faces per frame), reference faces on none of them are set apart."""
     shots = ShotCuts()
     faces_by_frame: list[list[Face]] = []
     count = Counter()
@@ -200,9 +234,16 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
     previous: tuple[np.ndarray, np.ndarray] | None = None
     uncovered_frames: list[int] = []
     leaked: list[dict] = []
+    set_apart: list[dict] = []
     for index, (a, b) in enumerate(zip(video_io.read_frames(original), video_io.read_frames(anonymized))):
         shots.see(a)
         found = [f for f in reference(a) if f.height >= MIN_REFERENCE_HEIGHT and f.landmarks5 is not None]
+        if truth is not None:
+            annotated = on_annotated_faces(found, truth[index] if index < len(truth) else np.zeros((0, 4)))
+            for face in (f for f, on in zip(found, annotated) if not on):
+                count["not_annotated"] += 1
+                set_apart.append({"frame": index, "box": [round(float(v)) for v in face.box], "score": round(face.score, 3)})
+            found = [f for f, on in zip(found, annotated) if on]
         faces = [f for f in found if f.score >= min_score]
         faces_by_frame.append(faces)
         grey = a.mean(axis=2)
@@ -295,4 +336,5 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
         "unconfirmed_missed_faces": int(count["unconfirmed"]),
         "leaks_on_unconfirmed_faces": int(count["unconfirmed_leaks"]),
         "on_another_head": int(count["on_another_head"]),
+        **({"not_annotated": int(count["not_annotated"]), "set_apart": set_apart[:50]} if truth is not None else {}),
     }

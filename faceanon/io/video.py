@@ -119,8 +119,38 @@ def read_ahead(frames: Iterator[np.ndarray], depth: int = 4) -> Iterator[np.ndar
         worker.join()
 
 
+# The encoder's quality setting for videos written (libx264 CRF).
+VIDEO_CRF = 18
+
+
+def encode_round_trip(image: np.ndarray, crf: int = VIDEO_CRF) -> np.ndarray:
+    """``image`` (RGB) encoded as one H.264 frame with the settings videos are written with, and
+    decoded again: what the encoder makes of it. (A stand-in: in a video most frames are
+    predicted from others; on new faces, this round trip's change of the recognizers' reading
+    correlates 0.6 with that of the real clip, a JPEG round trip's 0.27.)"""
+    import io
+
+    import av
+
+    h, w = image.shape[:2]
+    padded = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    data = io.BytesIO()
+    with av.open(data, "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = padded.shape[1], padded.shape[0], "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast", "tune": "zerolatency"}
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24")):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    data.seek(0)
+    with av.open(data, "r", format="h264") as inp:
+        decoded = next(inp.decode(video=0)).to_ndarray(format="rgb24")
+    return decoded[:h, :w]
+
+
 def transcode(src: Path, dst: Path, process: Callable[[np.ndarray, int], np.ndarray], keep_audio: bool = False,
-              progress: Callable[[int], None] | None = None, crf: int = 18, workers: int = 1) -> list[str]:
+              progress: Callable[[int], None] | None = None, crf: int = VIDEO_CRF, workers: int = 1) -> list[str]:
     """Decode ``src``, pass each RGB frame (and its index) through ``process`` and encode the
     results to ``dst`` atomically with the original frame timestamps. Returns warnings.
     ``workers`` > 1 runs ``process`` on that many frames at once (it must then not depend on
