@@ -103,8 +103,10 @@ COLUMNS = [("clip", "clip"), ("method", "method"), ("detector", "detector"), ("r
            ("leak", "leak"), ("leaks_by_attack", "leaks by attack, aligned / forehead"),
            ("leaks_on_faces_the_run_missed", "leaks on faces the run missed"),
            ("leaks_on_unconfirmed_faces", "of them on faces MMOD does not confirm"),
-           ("on_another_head", "set apart: boxes on a bigger face's crown"), ("uncovered", "uncovered faces"),
+           ("on_another_head", "set apart: boxes on a bigger face's crown"),
+           ("not_annotated", "set apart: on no annotated face"), ("uncovered", "uncovered faces"),
            ("lit_faces", "lit faces"), ("painted", "drawn by the method"), ("consistency_ratio", "identity consistency"),
+           ("consistency_ratio_steady", "the same, fades left out"),
            ("flicker_ratio", "flicker"), ("frames_per_second", "frames/s"), ("kept", "frames / fps / audio kept")]
 
 
@@ -195,14 +197,19 @@ def _cell(row: dict, key: str) -> str:
     return "-" if value is None else "yes" if value is True else "no" if value is False else str(value)
 
 
+def _consistency(row: dict) -> str:
+    steady = row.get("consistency_ratio_steady")
+    return f"{row['consistency_ratio']}" + (f" ({steady})" if steady is not None else "")
+
+
 def readme_table(rows: list[dict]) -> str:
     """The README's few video figures: each clip with the default detector."""
-    lines = ["| clip (default detector) | method | leak | faces left uncovered | identity consistency | flicker |",
+    lines = ["| clip (default detector) | method | leak | faces left uncovered | identity consistency (fades left out) | flicker |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         if r["detector"] == PipelineConfig().detector:
             lines.append(f"| {r['clip']} | `{r['method']}` | {r['leak']} | {r['uncovered']} of {r['lit_faces']} | "
-                         f"{r['consistency_ratio'] if r['method'] != 'blur' else '-'} | {r['flicker_ratio']} |")
+                         f"{_consistency(r) if r['method'] != 'blur' else '-'} | {r['flicker_ratio']} |")
     return "\n".join(lines)
 
 

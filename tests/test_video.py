@@ -312,22 +312,43 @@ def test_the_video_check_attacks_with_other_landmark_sets(lfw_dir, monkeypatch):
     fit's: the new face counts as known when any alignment knows it."""
     from faceanon.align import landmarks5_from_68
     from faceanon.models import recognizers
+    from faceanon.pipeline import attacker_alignments
 
     rgb, face = _lfw_photo_and_face(lfw_dir, "Abel_Pacheco_0001.jpg")
     fit_points = landmarks5_from_68(face.landmarks68)
     other_points = face.landmarks5 + np.float32([2.0, -1.5])
     face.other_landmarks5 = other_points[None]
     assert not np.allclose(face.landmarks5, fit_points)
+    aligned = [a.landmarks5 for a in attacker_alignments(face)]
+    assert len(aligned) == 3 and np.allclose(aligned[1], other_points) and np.allclose(aligned[2], fit_points)
 
     pipe = Pipeline(method="cfa")
     for known_by, expected in (("fit", -1.0), ("other", -1.0), ("run", -1.0), ("none", 1.0)):
-        def margin(sface, original, anonymized, aligned, memo=None, known_by=known_by):
-            by = ("fit" if np.allclose(aligned.landmarks5, fit_points) else
-                  "other" if np.allclose(aligned.landmarks5, other_points) else "run")
-            return -1.0 if by == known_by else 1.0
+        def margin(sface, original, anonymized, alignments, memo=None, known_by=known_by):
+            by = ["fit" if np.allclose(a.landmarks5, fit_points) else
+                  "other" if np.allclose(a.landmarks5, other_points) else "run" for a in alignments]
+            return -1.0 if known_by in by else 1.0
 
-        monkeypatch.setattr(recognizers, "recognition_margin", margin)
+        monkeypatch.setattr(recognizers, "closest_margin", margin)
         assert pipe._recognition_margin(rgb, face, 8.0, track=0) == expected, known_by
+
+
+def test_closest_margin_is_the_closest_attack_under_the_closest_alignment(lfw_dir):
+    """One batch over alignments and attacks gives what each alignment gives alone, and the
+    original's embeddings kept in the memo give the same again."""
+    from faceanon.models.recognizers import ATTACKS, closest_margin, recognized_by, recognizer
+    from faceanon.pipeline import attacker_alignments
+
+    rgb, face = _lfw_photo_and_face(lfw_dir, "Abel_Pacheco_0001.jpg")
+    other, _ = _lfw_photo_and_face(lfw_dir, "Abel_Pacheco_0002.jpg")
+    sface, alignments = recognizer("sface"), attacker_alignments(face)
+    assert closest_margin(sface, rgb, rgb, alignments) == pytest.approx(min(t for _, _, t in ATTACKS) - 1, abs=1e-4)
+    alone = [closest_margin(sface, rgb, other, [a]) for a in alignments]
+    memo: dict = {}
+    assert closest_margin(sface, rgb, other, alignments, memo) == pytest.approx(min(alone), abs=1e-4)
+    assert closest_margin(sface, rgb, other, alignments, memo) == pytest.approx(min(alone), abs=1e-4)
+    # the same reading as the gate's: negative exactly where an attack still matches
+    assert (alone[0] < 0) == bool(recognized_by(sface, rgb, other, alignments[0]))
 
 
 def test_an_ensemble_keeps_the_other_members_points_and_they_move_with_the_face(lfw_face):

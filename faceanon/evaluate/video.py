@@ -30,7 +30,9 @@ detector finds in the original:
   (nearly) untouched, per frame (a face only grazed by a neighbour's blur is uncovered);
 * identity consistency: SFace similarity of a track's consecutive anonymized faces over that of
   the original faces (1 = the new identity is as steady as the real one), on the faces the
-  method itself drew (its fallback's blur is steady by nature and does not count);
+  method itself drew (its fallback's blur is steady by nature and does not count); and
+  ``consistency_ratio_steady``, the same without the pairs where a frame fades towards the
+  fallback (a fade blurs the new face on purpose; that is not another identity);
 * painted: share of lit faces the method itself (not its fallback) was applied to;
 * flicker: mean change between consecutive frames inside the boxes of faces the method itself
   drew, anonymized over original (1 = no added flicker; shot cuts skipped);
@@ -76,6 +78,12 @@ MIN_CONSISTENCY_HEIGHT = 40  # px: consecutive-frame similarity only where SFace
 # CROWN_SIDE * w each side, from CROWN_RISE * h above its top to CROWN_DROP * h below it (the
 # forehead). Boxes there of at most CROWN_SIZE of the face's height are parts of that head.
 CROWN_SIDE, CROWN_RISE, CROWN_DROP, CROWN_SIZE = 0.2, 0.6, 0.25, 0.6
+
+
+def _ratio(anonymized: list[float], original: list[float], keep: list[bool]) -> float | None:
+    a = [x for x, k in zip(anonymized, keep) if k]
+    o = [x for x, k in zip(original, keep) if k]
+    return round(float(np.mean(a) / np.mean(o)), 4) if o else None
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -156,10 +164,10 @@ def evaluate_clip(clip: Path, config, output: Path | None = None, reference: str
     return result
 
 
-def _what_was_done(face: Face, done: list[dict], mask_scale: float = 1.3) -> str | None:
-    """The method the run applied to the anonymized face over ``face`` (IoU >= 0.3, or ``face``
+def _what_was_done(face: Face, done: list[dict], mask_scale: float = 1.3) -> dict | None:
+    """The record of the anonymized face of the run over ``face`` (IoU >= 0.3, or ``face``
     lying >= 0.7 inside that face's anonymized region: the reference's box on a mouth or an eye
-    of a face the run found whole), if any."""
+    of a face the run found whole), if any: its ``method`` and, if faded, ``fallback_weight``."""
     from ..detect.base import box_iou, inside_fraction
 
     if not done:
@@ -168,7 +176,7 @@ def _what_was_done(face: Face, done: list[dict], mask_scale: float = 1.3) -> str
     iou = box_iou(face.box, boxes)[0]
     inside = inside_fraction(face.box, boxes, mask_scale)[0]
     best = int(np.argmax(np.maximum(iou, inside)))
-    return done[best].get("method") if iou[best] >= 0.3 or inside[best] >= 0.7 else None
+    return done[best] if iou[best] >= 0.3 or inside[best] >= 0.7 else None
 
 
 def confirmed(confirm, frame: np.ndarray, face: Face) -> bool:
@@ -253,7 +261,9 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
             if grey[rows, cols].mean() >= MIN_LIT:
                 count["low_score"] += 1
                 count["low_score_leaks"] += bool(recognized_by(sface, a, b, low))
-        what = [_what_was_done(face, done[index] if index < len(done) else [], mask_scale) for face in faces]
+        records = [_what_was_done(face, done[index] if index < len(done) else [], mask_scale) for face in faces]
+        what = [r.get("method") if r else None for r in records]
+        faded = [bool(r and r.get("fallback_weight", 0) > 0) for r in records]
         for i, face in enumerate(faces):
             rows, cols = _inner(face.box, a.shape[:2])
             if grey[rows, cols].mean() < MIN_LIT:
@@ -281,7 +291,7 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
                     count[f"leaks_{name}"] += 1
                 leaked.append({"frame": index, "box": [round(float(v)) for v in face.box], "score": round(face.score, 3),
                                "similarity": {name: round(s, 3) for name, s in found}, "got": what[i], "confirmed": not unsure})
-            per_face[i] = (e_a, e_b, what[i])
+            per_face[i] = (e_a, e_b, what[i], faded[i])
             count["painted"] += what[i] == method
         embeddings.append(per_face)
         drawn = [f for f, m in zip(faces, what) if m == method]
@@ -297,7 +307,7 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
             progress(f"judged {index + 1} frames")
     # identity consistency along reference tracks
     index_of = {id(f): (t, i) for t, faces in enumerate(faces_by_frame) for i, f in enumerate(faces)}
-    sims_orig, sims_anon = [], []
+    sims_orig, sims_anon, steady = [], [], []
     for track in link_tracks(faces_by_frame, max_gap=0, cuts=shots.cuts):
         frames = sorted(track.faces)
         for t0, t1 in zip(frames, frames[1:]):
@@ -306,10 +316,11 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
                 continue
             k0, k1 = index_of[id(f0)][1], index_of[id(f1)][1]
             if k0 in embeddings[t0] and k1 in embeddings[t1]:
-                (a0, b0, m0), (a1, b1, m1) = embeddings[t0][k0], embeddings[t1][k1]
+                (a0, b0, m0, f0), (a1, b1, m1, f1) = embeddings[t0][k0], embeddings[t1][k1]
                 if m0 == m1 == method:  # the method's own output in both frames, not its fallback
                     sims_orig.append(_cos(a0, a1))
                     sims_anon.append(_cos(b0, b1))
+                    steady.append(not (f0 or f1))
     frames, lit = len(faces_by_frame), count["lit"]
     return {
         "frames": frames,
@@ -330,6 +341,10 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
         "consistency_original": round(float(np.mean(sims_orig)), 4) if sims_orig else None,
         "consistency_anonymized": round(float(np.mean(sims_anon)), 4) if sims_anon else None,
         "consistency_ratio": round(float(np.mean(sims_anon) / np.mean(sims_orig)), 4) if sims_orig else None,
+        # the same without the pairs where a frame fades towards the fallback (a fade blurs the
+        # new face on purpose: that is not another identity)
+        "consistency_steady_pairs": int(sum(steady)),
+        "consistency_ratio_steady": _ratio(sims_anon, sims_orig, steady),
         "flicker_ratio": round(flicker_anon / flicker_orig, 4) if flicker_orig > 0 else None,
         "low_score_faces": int(count["low_score"]),
         "low_score_leak": round(count["low_score_leaks"] / count["low_score"], 4) if count["low_score"] else None,

@@ -127,12 +127,23 @@ def recognized_by(sface: SFace, original: np.ndarray, anonymized: np.ndarray, fa
     return matched_by(*_pair_embeddings(sface, original, anonymized, face, memo))
 
 
-def recognition_margin(sface: SFace, original: np.ndarray, anonymized: np.ndarray, face: Face,
-                       memo: dict | None = None) -> float:
+def closest_margin(sface: SFace, original: np.ndarray, anonymized: np.ndarray, alignments: list[Face],
+                   memo: dict | None = None) -> float:
     """How far under its threshold the closest attack of :data:`ATTACKS` stays (negative: it
-    matches the anonymized face to the original); ``memo`` as in :func:`recognized_by`."""
-    originals, anonymous = _pair_embeddings(sface, original, anonymized, face, memo)
-    return min(threshold - float(a @ b) for (_, _, threshold), a, b in zip(ATTACKS, originals, anonymous))
+    matches the anonymized face to the original), under the closest of several alignments of
+    one face (each an attacker's own landmarks), all in one batch; ``memo`` (kept by the caller while ``original``
+    and ``alignments`` stay the same) holds the original's embeddings between calls."""
+    moved = [shifted_up(face, shift) for face in alignments for _, shift, _ in ATTACKS]
+    if memo is not None and "originals" in memo:
+        originals = memo["originals"]
+        anonymous = sface.embed_many([(anonymized, m) for m in moved])
+    else:
+        e = sface.embed_many([(image, m) for image in (original, anonymized) for m in moved])
+        originals, anonymous = e[: len(moved)], e[len(moved):]
+        if memo is not None:
+            memo["originals"] = originals
+    thresholds = np.tile([threshold for _, _, threshold in ATTACKS], len(alignments))
+    return float((thresholds - (originals * anonymous).sum(axis=1)).min())
 
 
 class DlibResNet:
