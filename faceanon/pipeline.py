@@ -383,6 +383,17 @@ class Pipeline:
             for index, face in seen:
                 if face.extra.get("render_refusal") is None:
                     wanted.setdefault(index, []).append(face)
+        for face, margin in self._check_margins(frames_again, wanted, faded=False, on_check=on_check):
+            if margin < VIDEO_GATE_MARGIN:
+                face.extra["render_refusal"] = f"{STILL_RECOGNIZABLE} (within {VIDEO_GATE_MARGIN} of a threshold)"
+
+    def _check_margins(self, frames_again: Callable[[], Iterable[np.ndarray]], wanted: dict[int, list[Face]],
+                       faded: bool, on_check: Callable[[int], None] | None = None) -> list[tuple[Face, float]]:
+        """The video check's reading of each face of ``wanted`` (frame index -> faces), the
+        frames read again: its track's new face drawn on it (faded by its ``fallback_weight``
+        when ``faded``) and its :meth:`_recognition_margin`. A face that cannot be drawn is
+        left out (pass 2 meets it again and says why)."""
+        margins = []
         seed = self.config.seed
         try:
             for index, frame in _frames_at(frames_again(), wanted):
@@ -391,22 +402,23 @@ class Pipeline:
                     if sample is None:
                         continue
                     self.anonymizer.seed = self._track_seeds.get(face.track_id, seed)
+                    weight = face.extra.get("fallback_weight", 0.0) if faded else 0.0
                     try:
-                        margin = self._recognition_margin(*sample, face.track_id)
-                    except Exception:  # noqa: BLE001 - pass 2 meets it again and says why
+                        margins.append((face, self._recognition_margin(*sample, face.track_id, weight=weight)))
+                    except Exception:  # noqa: BLE001 - see the docstring
                         continue
-                    if margin < VIDEO_GATE_MARGIN:
-                        face.extra["render_refusal"] = f"{STILL_RECOGNIZABLE} (within {VIDEO_GATE_MARGIN} of a threshold)"
                 if on_check is not None:
                     on_check(index)
         finally:
             self.anonymizer.seed = seed
+        return margins
 
     def _check_faded_frames(self, plan: list[list[Face]], frames_again: Callable[[], Iterable[np.ndarray]]) -> bool:
         """The frames of the plan that fade towards the fallback, drawn and faded as pass 2 will
         write them and put to the video check (the check before judged them unfaded); those still
         recognizable are refused. Each face remembers the weight it passed at
-        (``extra["checked_weight"]``). Returns whether any frame was refused."""
+        (``extra["checked_weight"]``; one that could not be drawn has none: pass 2 cannot draw it
+        either and gives it the fallback). Returns whether any frame was refused."""
         wanted: dict[int, list[Face]] = {}
         for index, faces in enumerate(plan):
             for face in faces:
@@ -415,26 +427,12 @@ class Pipeline:
                         and face.extra.get("checked_weight") != weight):
                     wanted.setdefault(index, []).append(face)
         refused = False
-        seed = self.config.seed
-        try:
-            for index, frame in _frames_at(frames_again(), wanted):
-                for face in wanted[index]:
-                    sample = self._face_window(frame, face)
-                    if sample is None:
-                        continue
-                    self.anonymizer.seed = self._track_seeds.get(face.track_id, seed)
-                    weight = face.extra["fallback_weight"]
-                    try:
-                        margin = self._recognition_margin(*sample, face.track_id, weight=weight)
-                    except Exception:  # noqa: BLE001 - pass 2 meets it again and says why
-                        margin = np.inf
-                    if margin < VIDEO_GATE_MARGIN:
-                        face.extra["render_refusal"] = f"{STILL_RECOGNIZABLE} while fading (within {VIDEO_GATE_MARGIN} of a threshold)"
-                        refused = True
-                    else:
-                        face.extra["checked_weight"] = weight
-        finally:
-            self.anonymizer.seed = seed
+        for face, margin in self._check_margins(frames_again, wanted, faded=True):
+            if margin < VIDEO_GATE_MARGIN:
+                face.extra["render_refusal"] = f"{STILL_RECOGNIZABLE} while fading (within {VIDEO_GATE_MARGIN} of a threshold)"
+                refused = True
+            else:
+                face.extra["checked_weight"] = face.extra["fallback_weight"]
         return refused
 
     def _recognition_margin(self, crop: np.ndarray, face: Face, feather: float, track: int,

@@ -131,8 +131,9 @@ def closest_margin(sface: SFace, original: np.ndarray, anonymized: np.ndarray, a
                    memo: dict | None = None) -> float:
     """How far under its threshold the closest attack of :data:`ATTACKS` stays (negative: it
     matches the anonymized face to the original), under the closest of several alignments of
-    one face (each an attacker's own landmarks), all in one batch; ``memo`` (kept by the caller while ``original``
-    and ``alignments`` stay the same) holds the original's embeddings between calls."""
+    one face (each an attacker's own landmarks), all in one batch; ``memo`` (kept by the caller
+    while ``original`` and ``alignments`` stay the same) holds the original's embeddings between
+    calls."""
     moved = [shifted_up(face, shift) for face in alignments for _, shift, _ in ATTACKS]
     if memo is not None and "originals" in memo:
         originals = memo["originals"]
