@@ -88,10 +88,12 @@ class SFace:
         return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
-def attack_embeddings(sface: SFace, images: list[np.ndarray], face: Face) -> list[np.ndarray]:
+def attack_embeddings(sface: SFace, images: list[np.ndarray], face: Face | list[Face]) -> list[np.ndarray]:
     """For each image, SFace's embeddings of the face at ``face`` aligned as each attack of
-    :data:`ATTACKS` aligns it (one row per attack, the aligned one first), in one batch."""
-    moved = [shifted_up(face, shift) for _, shift, _ in ATTACKS]
+    :data:`ATTACKS` aligns it (one row per attack, the aligned one first), in one batch; given
+    several alignments of the face (a list), those rows for each alignment in turn."""
+    faces = face if isinstance(face, list) else [face]
+    moved = [shifted_up(f, shift) for f in faces for _, shift, _ in ATTACKS]
     e = sface.embed_many([(image, m) for image in images for m in moved])
     return [e[k * len(moved):(k + 1) * len(moved)] for k in range(len(images))]
 
@@ -107,7 +109,7 @@ def matched_by(originals: np.ndarray, anonymous: np.ndarray) -> list[tuple[str, 
     return found
 
 
-def _pair_embeddings(sface: SFace, original: np.ndarray, anonymized: np.ndarray, face: Face,
+def _pair_embeddings(sface: SFace, original: np.ndarray, anonymized: np.ndarray, face: Face | list[Face],
                      memo: dict | None) -> tuple[np.ndarray, np.ndarray]:
     if memo is not None and "originals" in memo:
         return memo["originals"], attack_embeddings(sface, [anonymized], face)[0]
@@ -134,15 +136,7 @@ def closest_margin(sface: SFace, original: np.ndarray, anonymized: np.ndarray, a
     one face (each an attacker's own landmarks), all in one batch; ``memo`` (kept by the caller
     while ``original`` and ``alignments`` stay the same) holds the original's embeddings between
     calls."""
-    moved = [shifted_up(face, shift) for face in alignments for _, shift, _ in ATTACKS]
-    if memo is not None and "originals" in memo:
-        originals = memo["originals"]
-        anonymous = sface.embed_many([(anonymized, m) for m in moved])
-    else:
-        e = sface.embed_many([(image, m) for image in (original, anonymized) for m in moved])
-        originals, anonymous = e[: len(moved)], e[len(moved):]
-        if memo is not None:
-            memo["originals"] = originals
+    originals, anonymous = _pair_embeddings(sface, original, anonymized, list(alignments), memo)
     thresholds = np.tile([threshold for _, _, threshold in ATTACKS], len(alignments))
     return float((thresholds - (originals * anonymous).sum(axis=1)).min())
 
