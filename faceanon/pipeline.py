@@ -26,7 +26,6 @@ from .errors import CannotAnonymize, UsageError
 from .io.video import encode_round_trip
 from .registry import check_range
 from .types import Face
-from .workers import ordered_map
 
 
 MASK_SCALE_RANGE = (0.5, 4.0)  # how much the replaced region may grow or shrink about the face box
@@ -83,7 +82,10 @@ class Pipeline:
         return self.anonymizer.needs_landmarks68 or self.config.region == "hull"
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        faces = drop_nested(self.detector(image), self.config.mask_scale)
+        return self._after_detection(image, self.detector(image))
+
+    def _after_detection(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        faces = drop_nested(faces, self.config.mask_scale)
         self.add_landmarks(image, faces)
         return faces
 
@@ -267,19 +269,6 @@ class Pipeline:
             if code is not None:
                 face.extra["identity_code"] = code
 
-    def _detect_ahead(self, frames: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, list[Face] | None]]:
-        """(frame, its faces or None when detection failed), detection running on a worker
-        thread one frame ahead, so that it overlaps the per-frame work of pass 1 (appearance,
-        shot cuts, the render gate); the results are the same as one after the other."""
-
-        def detect(frame: np.ndarray) -> list[Face] | None:
-            try:
-                return self.detect(frame)
-            except Exception:  # noqa: BLE001 - the frame is then blacked out
-                return None
-
-        return ordered_map(detect, frames, workers=1, waiting=1, name="detect")
-
     def plan_video(self, frames: Iterable[np.ndarray], fps: float,
                    on_frame: Callable[[int], None] | None = None,
                    frames_again: Callable[[], Iterable[np.ndarray]] | None = None,
@@ -306,7 +295,11 @@ class Pipeline:
         self._track_seeds = {}  # track ids start again with every video
         self._fading_back = {}
         shots = ShotCuts()
-        for index, (frame, faces) in enumerate(self._detect_ahead(frames)):
+        # A method that paints reads every member on every frame: the render gate wants both
+        # members' votes and the recognizer check their landmarks, and detection is a small
+        # part of its cost; a filter lets an ensemble skip a member on some frames (faster).
+        detected = self.detector.detect_frames(frames, then=self._after_detection, every_frame=paints)
+        for index, (frame, faces) in enumerate(detected):
             shots.see(frame)
             if faces is None:  # detection failed: said by the caller; the frame is blacked out
                 failed.append(index)

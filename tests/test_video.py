@@ -84,15 +84,15 @@ def test_broken_video_is_reported_and_batch_goes_on(clip, tmp_path, capsys, lfw_
 
 def test_video_frames_fail_closed(clip, tmp_path, capsys, monkeypatch):
     calls = {"n": 0}
-    real = Pipeline.detect
+    real = Pipeline._after_detection
 
-    def flaky(self, image):
+    def flaky(self, image, faces):
         calls["n"] += 1
         if calls["n"] % 3 == 0:
             raise RuntimeError("simulated crash")
-        return real(self, image)
+        return real(self, image, faces)
 
-    monkeypatch.setattr(Pipeline, "detect", flaky)
+    monkeypatch.setattr(Pipeline, "_after_detection", flaky)
     out = tmp_path / "closed.mp4"
     code = main(["anonymize", str(clip), "-o", str(out), "--quiet"])
     err = capsys.readouterr().err
@@ -122,15 +122,15 @@ def _face_masked(frame: np.ndarray, i: int) -> bool:
 def test_a_face_the_detector_misses_for_some_frames_is_still_covered(clip, tmp_path, monkeypatch):
     """Gaps inside a track are bridged, and the first frames before the track's first detection
     are covered by its padding: no frame lets the face through."""
-    real, calls = Pipeline.detect, {"n": 0}
+    real, calls = Pipeline._after_detection, {"n": 0}
     missed = {0, 1, 4, 5, 6}
 
-    def blinking(self, image):
+    def blinking(self, image, faces):
         i = calls["n"]
         calls["n"] += 1
-        return [] if i in missed else real(self, image)
+        return [] if i in missed else real(self, image, faces)
 
-    monkeypatch.setattr(Pipeline, "detect", blinking)
+    monkeypatch.setattr(Pipeline, "_after_detection", blinking)
     out = tmp_path / "gaps.mp4"
     assert main(["anonymize", str(clip), "-o", str(out), "--method", "mask", "--quiet"]) == 0
     frames = list(read_frames(out))
@@ -142,19 +142,104 @@ def test_without_gap_bridging_the_same_misses_would_show_the_face(clip, tmp_path
     missed frames are left as they were."""
     from faceanon import pipeline as pipeline_module
 
-    real, calls = Pipeline.detect, {"n": 0}
+    real, calls = Pipeline._after_detection, {"n": 0}
 
-    def blinking(self, image):
+    def blinking(self, image, faces):
         i = calls["n"]
         calls["n"] += 1
-        return [] if i in {4, 5, 6} else real(self, image)
+        return [] if i in {4, 5, 6} else real(self, image, faces)
 
-    monkeypatch.setattr(Pipeline, "detect", blinking)
+    monkeypatch.setattr(Pipeline, "_after_detection", blinking)
     monkeypatch.setattr(pipeline_module, "cover_tracks", lambda tracks, n, padding, cuts: _cover_no_padding(tracks, n, cuts))
     out = tmp_path / "gaps.mp4"
     assert main(["anonymize", str(clip), "-o", str(out), "--method", "mask", "--quiet"]) == 0
     frames = list(read_frames(out))
     assert [i for i, f in enumerate(frames) if not _face_masked(f, i)] == [4, 5, 6]
+
+
+# --- detection scheduling: a member on every other frame of a video ---
+
+def test_a_member_run_on_every_other_frame_votes_on_the_frames_between(clip):
+    """With the default ensemble CenterFace runs on every second frame and on the last; on those
+    frames the faces are exactly those of a whole detection, and on the frames between, its
+    faces interpolated from the frames around still vote (the verifier reads its score)."""
+    from faceanon.detect import create_detector
+
+    det = create_detector("ensemble")
+    cf = det.members[det.member_names.index("centerface")]
+    frames = list(read_frames(clip))
+    ran = []
+    real = cf.detect
+    cf.detect = lambda image: (ran.append(next(i for i, f in enumerate(frames) if f is image)), real(image))[1]
+    got = list(det.detect_frames(frames))
+    assert sorted(ran) == [0, 2, 4, 6, 8, 10, 11]
+    assert [f is g for f, (g, _) in zip(frames, got)] == [True] * N_FRAMES
+    cf.detect = real
+    for i, (frame, faces) in enumerate(got):
+        assert faces, f"frame {i}: the face was lost"
+        if i in ran:
+            whole = det.detect(frame)
+            assert [np.round(f.box, 3).tolist() for f in faces] == [np.round(f.box, 3).tolist() for f in whole]
+        main = max(faces, key=lambda f: f.height)
+        assert main.extra["member_scores"].get("centerface", 0) > 0.5, f"frame {i}: CenterFace's vote is missing"
+
+
+def test_a_member_failing_on_a_frame_blacks_out_that_frame_and_the_ones_leaning_on_it(clip):
+    from faceanon.detect import create_detector
+
+    det = create_detector("ensemble")
+    cf = det.members[det.member_names.index("centerface")]
+    frames = list(read_frames(clip))
+    real = cf.detect
+
+    def broken_on_4(image):
+        if image is frames[4]:
+            raise RuntimeError("simulated crash")
+        return real(image)
+
+    cf.detect = broken_on_4
+    failed = [i for i, (_, faces) in enumerate(det.detect_frames(frames)) if faces is None]
+    assert failed == [3, 4, 5]
+
+
+def test_filters_let_a_member_skip_frames_and_methods_that_paint_do_not(clip, monkeypatch):
+    from faceanon.detect.ensemble import EnsembleDetector
+
+    asked, real = [], EnsembleDetector.detect_frames
+
+    def spy(self, frames, then=None, every_frame=False):
+        asked.append(every_frame)
+        return real(self, frames, then, every_frame)
+
+    monkeypatch.setattr(EnsembleDetector, "detect_frames", spy)
+    frames = list(read_frames(clip))[:3]
+    for method in ("blur", "cfa"):
+        Pipeline(PipelineConfig(method=method)).plan_video(frames, FPS)
+    assert asked == [False, True]
+
+
+def test_faces_between_pairs_the_faces_seen_on_both_sides_only():
+    from faceanon.detect.ensemble import faces_between
+    from faceanon.types import Face
+
+    lm = np.array([[10, 10], [20, 10], [15, 15], [11, 20], [19, 20]], np.float32)
+    before = [Face([0, 0, 30, 30], 0.9, lm), Face([100, 100, 120, 120], 0.8)]
+    after = [Face([200, 0, 230, 30], 0.5), Face([4, 0, 34, 30], 0.7, lm + [4, 0])]
+    between = faces_between(before, after, 0.25)
+    assert len(between) == 1
+    assert np.allclose(between[0].box, [1, 0, 31, 30]) and abs(between[0].score - 0.85) < 1e-6
+    assert np.allclose(between[0].landmarks5, lm + [1, 0])
+    assert faces_between(before, [], 0.5) == []
+
+
+def test_every_must_be_a_whole_number_of_frames():
+    from faceanon.errors import UsageError
+    from faceanon.detect.ensemble import parse_members
+
+    assert [e for _, _, e in parse_members("yunet,centerface:every=3")] == [1, 3]
+    for bad in ("centerface:every=0", "centerface:every=half"):
+        with pytest.raises(UsageError, match="every must be a whole number"):
+            parse_members(bad)
 
 
 def _cover_no_padding(tracks, n, cuts):

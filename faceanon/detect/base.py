@@ -1,13 +1,14 @@
 """The detector interface and the shared machinery: score threshold, NMS, image pyramid."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
 
 from ..registry import Param, Registry
 from ..types import Face
+from ..workers import ordered_map
 
 DETECTORS: Registry["Detector"] = Registry("detector")
 
@@ -32,6 +33,24 @@ class Detector:
 
     def __call__(self, image: np.ndarray) -> list[Face]:
         return self.detect(image)
+
+    def detect_frames(self, frames: Iterable[np.ndarray],
+                      then: Callable[[np.ndarray, list[Face]], list[Face]] | None = None,
+                      every_frame: bool = False) -> Iterator[tuple[np.ndarray, list[Face] | None]]:
+        """A video's frames, in order, each with its faces passed through ``then(frame, faces)``,
+        or None where detection failed (the caller blacks that frame out). Detection runs on a
+        worker thread ahead of the caller, so that it overlaps the caller's work on earlier frames.
+        ``every_frame``: a detector that may skip work on some frames (an ensemble's members
+        with ``every``) does not."""
+
+        def job(frame: np.ndarray) -> list[Face] | None:
+            try:
+                faces = self.detect(frame)
+                return then(frame, faces) if then is not None else faces
+            except Exception:  # noqa: BLE001 - the frame is then blacked out by the caller
+                return None
+
+        return ordered_map(job, frames, workers=1, waiting=1, name="detect")
 
     def share_cores(self) -> None:
         """Called by an ensemble that runs its members at once: a member that sets its own thread

