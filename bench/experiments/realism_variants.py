@@ -189,6 +189,23 @@ def main():
         d_shape, d_tex = orig_deltas(self, enc, new)
         return d_shape, np.zeros_like(d_tex)
 
+    def eye_region(grow: int) -> np.ndarray:
+        """The eye openings in the 64 px texture frame grown by ``grow`` px, feathered, in [0, 1]."""
+        keep = np.zeros((fs.tex, fs.tex), np.float32)
+        points = fs.mean_shape * (fs.tex / fs.canon)
+        for idx in (range(36, 42), range(42, 48)):
+            keep = np.maximum(keep, fsm._polygon_mask(points[list(idx)], (fs.tex, fs.tex)))
+        grown = cv2.GaussianBlur(cv2.dilate(keep, np.ones((grow, grow), np.uint8)), (0, 0), grow / 3)
+        return np.clip(grown / max(float(grown.max()), 1e-6), 0, 1)
+
+    EYES = eye_region(9)
+
+    def deltas_eyes_own(self, enc, new):
+        # the eye region keeps its own mid band: the texture change drew pale rings round the
+        # eyes, like ghost spectacles (docs/realism.md)
+        d_shape, d_tex = orig_deltas(self, enc, new)
+        return d_shape, d_tex * (1 - EYES)
+
     def lab_luminance_change(rgb, delta):
         """The change on Lab lightness only: chroma (a, b) stays the skin's own."""
         lab = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
@@ -277,7 +294,8 @@ def main():
         SHAPE[0], FOREHEAD[0], GATE[0] = "+shape" in variant, "+forehead" in variant, "+gate" in variant
         TEX[0] = float(params.pop("tex", 0))
         fsm.FaceSpace.deltas = (deltas_no_texture if "+notex" in variant else
-                                deltas_no_shape if "+noshape" in variant else orig_deltas)
+                                deltas_no_shape if "+noshape" in variant else
+                                deltas_eyes_own if "+eyesown" in variant else orig_deltas)
         if "+nodetail" in variant:
             idm.CFA.target = lambda self, fs_, enc, f=idm.CFA.target: idm.Target(f(self, fs_, enc).code, None, 0.0)
         fsm.apply_luminance_change = lab_luminance_change if "+lab" in variant else orig_lum

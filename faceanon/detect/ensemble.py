@@ -194,7 +194,7 @@ class EnsembleDetector(Detector):
                                             for m, every in enumerate(self.every)]])
                 yield from _complete(held, last_run)
             if held:
-                index, frame, jobs = held[-1]
+                _, frame, jobs = held[-1]
                 held[-1][2] = [job if job is not None else run(m, frame) for m, job in enumerate(jobs)]
             yield from _complete(held, last_run)
 
@@ -266,8 +266,7 @@ def faces_between(before: list[Face], after: list[Face], weight: float, iou: flo
         i, j = np.unravel_index(np.argmax(overlap), overlap.shape)
         a, b = before[i], after[j]
         mix = lambda x, y: None if x is None or y is None else (1 - weight) * x + weight * y  # noqa: E731
-        out.append(Face(mix(a.box, b.box), mix(a.score, b.score), mix(a.landmarks5, b.landmarks5),
-                        detector=a.detector, extra={"between_frames": True}))
+        out.append(Face(mix(a.box, b.box), mix(a.score, b.score), mix(a.landmarks5, b.landmarks5), detector=a.detector))
         overlap[i, :] = -1
         overlap[:, j] = -1
     return out
