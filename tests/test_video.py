@@ -159,29 +159,34 @@ def test_without_gap_bridging_the_same_misses_would_show_the_face(clip, tmp_path
 
 # --- detection scheduling: a member on every other frame of a video ---
 
-def test_a_member_run_on_every_other_frame_votes_on_the_frames_between(clip):
-    """With the default ensemble CenterFace runs on every second frame and on the last; on those
-    frames the faces are exactly those of a whole detection, and on the frames between, its
-    faces interpolated from the frames around still vote (the verifier reads its score)."""
+def test_members_take_turns_and_both_vote_on_every_frame(clip):
+    """With the default ensemble YuNet runs on the odd frames and CenterFace on the even ones,
+    both on the first and the last; where both ran the faces are exactly those of a whole
+    detection, and on every frame the face carries both members' votes (the one that skipped it
+    interpolated from the frames around), so the verifier reads both scores."""
     from faceanon.detect import create_detector
 
     det = create_detector("ensemble")
-    cf = det.members[det.member_names.index("centerface")]
     frames = list(read_frames(clip))
-    ran = []
-    real = cf.detect
-    cf.detect = lambda image: (ran.append(next(i for i, f in enumerate(frames) if f is image)), real(image))[1]
+    ran = {name: [] for name in det.member_names}
+    for name, member in zip(det.member_names, det.members):
+        real = member.detect
+        member.detect = lambda image, real=real, name=name: (
+            ran[name].append(next(i for i, f in enumerate(frames) if f is image)), real(image))[1]
     got = list(det.detect_frames(frames))
-    assert sorted(ran) == [0, 2, 4, 6, 8, 10, 11]
+    assert sorted(ran["centerface"]) == [0, 2, 4, 6, 8, 10, 11]
+    assert sorted(ran["yunet"]) == [0, 1, 3, 5, 7, 9, 11]
     assert [f is g for f, (g, _) in zip(frames, got)] == [True] * N_FRAMES
-    cf.detect = real
+    for member in det.members:
+        del member.detect  # the instance attribute set above; the class's method again
     for i, (frame, faces) in enumerate(got):
         assert faces, f"frame {i}: the face was lost"
-        if i in ran:
+        if i in (0, N_FRAMES - 1):
             whole = det.detect(frame)
             assert [np.round(f.box, 3).tolist() for f in faces] == [np.round(f.box, 3).tolist() for f in whole]
         main = max(faces, key=lambda f: f.height)
-        assert main.extra["member_scores"].get("centerface", 0) > 0.5, f"frame {i}: CenterFace's vote is missing"
+        for name in det.member_names:
+            assert main.extra["member_scores"].get(name, 0) > 0.5, f"frame {i}: {name}'s vote is missing"
 
 
 def test_a_member_failing_on_a_frame_blacks_out_that_frame_and_the_ones_leaning_on_it(clip):
@@ -232,13 +237,16 @@ def test_faces_between_pairs_the_faces_seen_on_both_sides_only():
     assert faces_between(before, [], 0.5) == []
 
 
-def test_every_must_be_a_whole_number_of_frames():
+def test_every_and_offset_must_be_whole_numbers_of_frames():
     from faceanon.errors import UsageError
     from faceanon.detect.ensemble import parse_members
 
-    assert [e for _, _, e in parse_members("yunet,centerface:every=3")] == [1, 3]
-    for bad in ("centerface:every=0", "centerface:every=half"):
-        with pytest.raises(UsageError, match="every must be a whole number"):
+    members = parse_members("yunet,centerface:every=3:offset=2")
+    assert [(m.every, m.offset) for m in members] == [(1, 0), (3, 2)]
+    assert [i for i in range(8) if members[1].runs_on(i)] == [0, 2, 5]
+    for bad, key in (("centerface:every=0", "every"), ("centerface:every=half", "every"),
+                     ("centerface:every=2:offset=2", "offset"), ("centerface:offset=-1", "offset")):
+        with pytest.raises(UsageError, match=f"{key} must be a whole number"):
             parse_members(bad)
 
 

