@@ -43,14 +43,8 @@ class Detector:
         ``every_frame``: a detector that may skip work on some frames (an ensemble's members
         with ``every``) does not."""
 
-        def job(frame: np.ndarray) -> list[Face] | None:
-            try:
-                faces = self.detect(frame)
-                return then(frame, faces) if then is not None else faces
-            except Exception:  # noqa: BLE001 - the frame is then blacked out by the caller
-                return None
-
-        return ordered_map(job, frames, workers=1, waiting=1, name="detect")
+        return ordered_map(lambda frame: frame_faces(frame, self.detect, then), frames, workers=1, waiting=1,
+                           name="detect")
 
     def share_cores(self) -> None:
         """Called by an ensemble that runs its members at once: a member that sets its own thread
@@ -96,6 +90,17 @@ class Detector:
 
     def _detect_once(self, image: np.ndarray) -> list[Face]:
         raise NotImplementedError
+
+
+def frame_faces(frame: np.ndarray, detect: Callable[[np.ndarray], list[Face]],
+                then: Callable[[np.ndarray, list[Face]], list[Face]] | None) -> list[Face] | None:
+    """A video frame's faces, ``detect(frame)`` passed through ``then(frame, faces)``, or None when
+    either fails: the caller blacks that frame out (fail closed)."""
+    try:
+        faces = detect(frame)
+        return then(frame, faces) if then is not None else faces
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from ..models.verifier import FaceVerifier
 from ..registry import Param
 from ..types import Face
 from ..workers import ordered_map
-from .base import DETECTORS, Detector, box_iou
+from .base import DETECTORS, Detector, box_iou, frame_faces
 
 
 def weighted_box_fusion(per_model: list[list[Face]], iou: float = 0.5, names: list[str] | None = None,
@@ -220,13 +220,13 @@ class EnsembleDetector(Detector):
 
         def finish(item: tuple[int, np.ndarray, list]) -> list[Face] | None:
             _, frame, parts = item
-            try:
-                per_member = [part.result() if isinstance(part, Future) else
-                              faces_between(part[0].result(), part[1].result(), part[2]) for part in parts]
-                faces = self._fused(frame, per_member)
-                return then(frame, faces) if then is not None else faces
-            except Exception:  # noqa: BLE001 - the frame is then blacked out by the caller
-                return None
+
+            def fused(image: np.ndarray) -> list[Face]:
+                return self._fused(image, [part.result() if isinstance(part, Future) else
+                                           faces_between(part[0].result(), part[1].result(), part[2])
+                                           for part in parts])
+
+            return frame_faces(frame, fused, then)
 
         try:
             # the members work up to a few frames ahead of the fusion, which works one ahead of the caller

@@ -340,7 +340,7 @@ def _judge(original: Path, anonymized: Path, reference, sface, method: str, done
         "consistency_pairs": len(sims_orig),
         "consistency_original": round(float(np.mean(sims_orig)), 4) if sims_orig else None,
         "consistency_anonymized": round(float(np.mean(sims_anon)), 4) if sims_anon else None,
-        "consistency_ratio": round(float(np.mean(sims_anon) / np.mean(sims_orig)), 4) if sims_orig else None,
+        "consistency_ratio": _ratio(sims_anon, sims_orig, [True] * len(sims_orig)),
         # the same without the pairs where a frame fades towards the fallback (a fade blurs the
         # new face on purpose: that is not another identity)
         "consistency_steady_pairs": int(sum(steady)),
