@@ -189,6 +189,29 @@ def test_members_take_turns_and_both_vote_on_every_frame(clip):
             assert main.extra["member_scores"].get(name, 0) > 0.5, f"frame {i}: {name}'s vote is missing"
 
 
+def test_every_frame_runs_every_member_on_every_frame_as_a_photo_would_be(clip):
+    """``every_frame`` (methods that paint): each member on its own thread still, but on every
+    frame, and the faces are those the ensemble finds on the frame alone."""
+    from faceanon.detect import create_detector
+
+    det = create_detector("ensemble")
+    frames = list(read_frames(clip))
+    ran = {name: [] for name in det.member_names}
+    for name, member in zip(det.member_names, det.members):
+        real = member.detect
+        member.detect = lambda image, real=real, name=name: (
+            ran[name].append(next(i for i, f in enumerate(frames) if f is image)), real(image))[1]
+    got = list(det.detect_frames(frames, every_frame=True))
+    for name in det.member_names:
+        assert sorted(ran[name]) == list(range(N_FRAMES)), name
+        del det.members[det.member_names.index(name)].detect
+    for i, (frame, faces) in enumerate(got):
+        assert frame is frames[i]
+        alone = det.detect(frame)
+        assert [np.round(f.box, 3).tolist() for f in faces] == [np.round(f.box, 3).tolist() for f in alone], i
+        assert [f.extra.get("verifier") for f in faces] == [f.extra.get("verifier") for f in alone], i
+
+
 def test_a_member_failing_on_a_frame_blacks_out_that_frame_and_the_ones_leaning_on_it(clip):
     from faceanon.detect import create_detector
 

@@ -192,16 +192,17 @@ class EnsembleDetector(Detector):
                       then: Callable[[np.ndarray, list[Face]], list[Face]] | None = None,
                       every_frame: bool = False) -> Iterator[tuple[np.ndarray, list[Face] | None]]:
         """As :meth:`Detector.detect_frames`; each member runs on a thread of its own (a model
-        object is not shared between threads), on every frame or, unless ``every_frame``, on
-        the frames its ``every`` and ``offset`` give, and a frame it skipped gets its faces from
+        object is not shared between threads), on every frame if ``every_frame``, else on the
+        frames its ``every`` and ``offset`` give, and a frame it skipped gets its faces from
         :func:`faces_between`. The first and the last frame are run by every member, so every
         skipped frame has a frame on each side."""
-        if every_frame or all(m.every == 1 for m in self.schedule):
+        if len(self.members) == 1:
             return super().detect_frames(frames, then)
-        return self._detect_frames(frames, then)
+        return self._detect_frames(frames, then, every_frame)
 
-    def _detect_frames(self, frames, then):
+    def _detect_frames(self, frames, then, every_frame):
         runners = [ThreadPoolExecutor(1, thread_name_prefix=f"detect-{name}") for name in self.member_names]
+        schedule = [m._replace(every=1, offset=0) if every_frame else m for m in self.schedule]
 
         def run(m: int, frame: np.ndarray) -> Future:
             return runners[m].submit(self.members[m].detect, frame)
@@ -211,7 +212,7 @@ class EnsembleDetector(Detector):
             last_run: list[tuple[int, Future] | None] = [None] * len(self.members)
             for index, frame in enumerate(frames):
                 held.append([index, frame, [run(m, frame) if member.runs_on(index) else None
-                                            for m, member in enumerate(self.schedule)]])
+                                            for m, member in enumerate(schedule)]])
                 yield from _complete(held, last_run)
             if held:
                 _, frame, jobs = held[-1]
@@ -230,7 +231,7 @@ class EnsembleDetector(Detector):
 
         try:
             # the members work up to a few frames ahead of the fusion, which works one ahead of the caller
-            ahead = 2 * max(m.every for m in self.schedule)
+            ahead = 2 * max(m.every for m in schedule)
             for (_, frame, _), faces in ordered_map(finish, with_jobs(), workers=1, waiting=ahead, name="detect"):
                 yield frame, faces
         finally:
