@@ -32,7 +32,7 @@ from faceanon.models.recognizers import recognizer  # noqa: E402
 from faceanon.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from faceanon.viz import grid, save_png  # noqa: E402
 
-SIGMA, N_PARTS, SHAPE, FOREHEAD, GATE, TEX = [4.0], [4], [False], [False], [False], [0.0]
+SIGMA, N_PARTS, SHAPE, FOREHEAD, GATE, TEX, OUTER = [4.0], [4], [False], [False], [False], [0.0], [False]
 ROOT = REPO.parent / "shared" / "data" / "celeba_faces" / "images"
 
 
@@ -93,6 +93,9 @@ def main():
     ap.add_argument("--people", type=int, default=100)
     ap.add_argument("--per", type=int, default=4)
     ap.add_argument("--variants", default="original,blur,cfa,donor1,mosaic")
+    ap.add_argument("--no-gate", action="store_true",
+                    help="without the pipeline's recognizer gate (a new face still recognized gets the blur): the "
+                         "variant's own realism and privacy, as the rows measured before the gate existed")
     args = ap.parse_args()
     det, lm = create_detector("yunet"), Landmarker(68)
     fs = face_space()
@@ -200,6 +203,15 @@ def main():
 
     EYES = eye_region(9)
 
+    def inner_face() -> np.ndarray:
+        """Brows, eyes, nose and mouth (their hull) in the 64 px texture frame, feathered, in [0, 1]."""
+        points = fs.mean_shape[17:68] * (fs.tex / fs.canon)
+        hull = cv2.convexHull(np.round(points).astype(np.int32)).reshape(-1, 2).astype(np.float32)
+        inner = fsm._polygon_mask(hull, (fs.tex, fs.tex))
+        return np.clip(cv2.GaussianBlur(inner, (0, 0), 2.0), 0, 1)
+
+    INNER = inner_face()
+
     def deltas_eyes_own(self, enc, new):
         # the eye region keeps its own mid band: the texture change drew pale rings round the
         # eyes, like ghost spectacles (docs/realism.md)
@@ -274,6 +286,8 @@ def main():
         if TEX[0] and SHAPE[0]:
             # the identity pattern's texture change on top, drawn in the new geometry
             _, d_tex = fs.deltas(enc, t.code)
+            if OUTER[0]:  # the texture change on cheeks, jaw and forehead only: the donor's inner face stays
+                d_tex = d_tex * (1 - INNER)
             enc2 = fs.encode(out, dst[:68])
             region, alpha, (bx0, by0, bx1, by1) = fs.render(out, enc2, np.zeros_like(d_shape), d_tex * TEX[0])
             out = out.copy()
@@ -292,6 +306,7 @@ def main():
         fsm.DETAIL_SIGMA = SIGMA[0]
         idm.CFA.apply = apply_colourswap if base == "colourswap" else orig_apply
         SHAPE[0], FOREHEAD[0], GATE[0] = "+shape" in variant, "+forehead" in variant, "+gate" in variant
+        OUTER[0] = "+outer" in variant
         TEX[0] = float(params.pop("tex", 0))
         fsm.FaceSpace.deltas = (deltas_no_texture if "+notex" in variant else
                                 deltas_no_shape if "+noshape" in variant else
@@ -301,7 +316,7 @@ def main():
         fsm.apply_luminance_change = lab_luminance_change if "+lab" in variant else orig_lum
         method = {"original": "blur", "donor1": "cfa", "mosaic": "cfa", "swap": "cfa", "colourswap": "cfa"}.get(base, base)
         fsm.geo.WARP_INTERPOLATION = cv2.INTER_CUBIC if "+cubic" in variant else cv2.INTER_LINEAR
-        pipe = Pipeline(PipelineConfig(method=method, params=params))
+        pipe = Pipeline(PipelineConfig(method=method, params=params, recognizer_gate=not args.no_gate))
         tpr = {n: [] for n in recs}
         fake, sims, tiles, rendered = CropSet.empty(), [], [], 0
         t0 = time.time()
@@ -310,6 +325,10 @@ def main():
                 out, faces = rgb, []
             else:
                 out, faces = pipe.anonymize(rgb)
+                if "+refine" in variant:  # the SimGAN refiner of refiner.py on the drawn faces
+                    from refiner import refine_image
+
+                    out = refine_image(out, faces, method)
             rendered += sum(1 for g in faces if g.extra.get("method") == method and "fallback" not in g.extra)
             fake.add(judge_crop(out, f.box), p.parent.name)
             sims.append(float(sface.embed(out, f) @ sface.embed(rgb, f)))
@@ -326,7 +345,8 @@ def main():
                             "test": r["c2st_test"], "tpr_sface": round(float(np.mean(tpr["sface"])), 3),
                             "tpr_dlib": round(float(np.mean(tpr["dlib"])), 3), "sface_self_sim": round(float(np.mean(sims)), 3),
                             "sface_above_0.363": round(float(np.mean(np.array(sims) > 0.363)), 3),
-                            "rendered": rendered, "faces_per_s": round(len(fakes) / secs, 1)}
+                            "rendered": rendered, "of": len(fakes), "gate": not args.no_gate,
+                            "faces_per_s": round(len(fakes) / secs, 1)}
         print(variant, json.dumps(results[variant]), flush=True)
         store = REPO / "bench/results/realism_variants_celeba.json"
         saved = json.loads(store.read_text()) if store.exists() else {}
