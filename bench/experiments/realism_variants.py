@@ -33,6 +33,7 @@ from faceanon.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from faceanon.viz import grid, save_png  # noqa: E402
 
 SIGMA, N_PARTS, SHAPE, FOREHEAD, GATE, TEX, OUTER = [4.0], [4], [False], [False], [False], [0.0], [False]
+TONE, COLOUR_MATCH = [False], [False]
 ROOT = REPO.parent / "shared" / "data" / "celeba_faces" / "images"
 
 
@@ -93,6 +94,7 @@ def main():
     ap.add_argument("--people", type=int, default=100)
     ap.add_argument("--per", type=int, default=4)
     ap.add_argument("--variants", default="original,blur,cfa,donor1,mosaic")
+    ap.add_argument("--key-suffix", default="", help="appended to the variant's name in the results file")
     ap.add_argument("--no-gate", action="store_true",
                     help="without the pipeline's recognizer gate (a new face still recognized gets the blur): the "
                          "variant's own realism and privacy, as the rows measured before the gate existed")
@@ -231,6 +233,16 @@ def main():
     from faceanon.models.facespace import geometry as geo
 
     d_turn = np.array([turn(f) for _, f in donor_imgs])
+
+    def skin_lab(rgb, f):
+        """Mean Lab colour of the inner face (hull of the jaw and brows, shrunk): skin tone and light."""
+        inner = np.zeros(rgb.shape[:2], np.uint8)
+        cv2.fillConvexPoly(inner, cv2.convexHull(np.round(f.landmarks68[:27]).astype(np.int32)), 1)
+        inner = cv2.erode(inner, np.ones((5, 5), np.uint8))
+        lab = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+        return lab[inner > 0].mean(0) if inner.any() else lab.reshape(-1, 3).mean(0)
+
+    d_lab = np.array([skin_lab(rgb, f) for rgb, f in donor_imgs])
     d_mouth = np.array([_mouth_open(f.landmarks68) for _, f in donor_imgs])
     orig_apply = idm.CFA.apply
 
@@ -238,6 +250,9 @@ def main():
         enc = fs.encode(crop, face.landmarks68)
         t = orig_target(self, fs, enc)
         allowed = d_ok & (d_male == probe.male(enc.identity))
+        if TONE[0]:  # donors of the closest quarter in skin tone and light only
+            tone = np.linalg.norm(d_lab - skin_lab(crop, face), axis=1)
+            allowed &= tone <= np.percentile(tone[allowed], 25)
         cost = (np.linalg.norm(d_codes - t.code, axis=1) / 10 + 4 * np.abs(d_turn - turn(face))
                 + 4 * np.abs(d_mouth - _mouth_open(face.landmarks68)))
         order = np.argsort(np.where(allowed, cost, np.inf))[: (8 if GATE[0] else 1)]
@@ -281,7 +296,20 @@ def main():
             raise idm.CannotAnonymize("no room") if hasattr(idm, "CannotAnonymize") else RuntimeError("no room")
         x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
         centre = (int((x0 + x1 + 1) // 2), int((y0 + y1 + 1) // 2))
-        out = cv2.seamlessClone(np.ascontiguousarray(warped), np.ascontiguousarray(crop), inner, centre, cv2.NORMAL_CLONE)
+        if COLOUR_MATCH[0]:
+            # instead of Poisson blending (which pulled dark hair and background colours into the
+            # face along the border): the donor's Lab mean and spread matched to the face's inside
+            # the region, then a feathered alpha blend
+            lab_d = cv2.cvtColor(warped.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+            lab_t = cv2.cvtColor(crop.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+            sel = inner > 0
+            mu_d, sd_d = lab_d[sel].mean(0), lab_d[sel].std(0) + 1e-3
+            mu_t, sd_t = lab_t[sel].mean(0), lab_t[sel].std(0) + 1e-3
+            matched = cv2.cvtColor(((lab_d - mu_d) * (sd_t / sd_d) + mu_t).astype(np.float32), cv2.COLOR_Lab2RGB)
+            alpha = cv2.GaussianBlur(inner.astype(np.float32) / 255, (0, 0), r)[..., None]
+            out = np.clip((matched * 255) * alpha + crop * (1 - alpha), 0, 255).round().astype(np.uint8)
+        else:
+            out = cv2.seamlessClone(np.ascontiguousarray(warped), np.ascontiguousarray(crop), inner, centre, cv2.NORMAL_CLONE)
         mask = cv2.GaussianBlur(inner.astype(np.float32) / 255, (0, 0), r / 2)
         if TEX[0] and SHAPE[0]:
             # the identity pattern's texture change on top, drawn in the new geometry
@@ -306,7 +334,7 @@ def main():
         fsm.DETAIL_SIGMA = SIGMA[0]
         idm.CFA.apply = apply_colourswap if base == "colourswap" else orig_apply
         SHAPE[0], FOREHEAD[0], GATE[0] = "+shape" in variant, "+forehead" in variant, "+gate" in variant
-        OUTER[0] = "+outer" in variant
+        OUTER[0], TONE[0], COLOUR_MATCH[0] = "+outer" in variant, "+tone" in variant, "+match" in variant
         TEX[0] = float(params.pop("tex", 0))
         fsm.FaceSpace.deltas = (deltas_no_texture if "+notex" in variant else
                                 deltas_no_shape if "+noshape" in variant else
@@ -350,7 +378,7 @@ def main():
         print(variant, json.dumps(results[variant]), flush=True)
         store = REPO / "bench/results/realism_variants_celeba.json"
         saved = json.loads(store.read_text()) if store.exists() else {}
-        saved[variant] = results[variant]
+        saved[variant + args.key_suffix] = results[variant]
         store.write_text(json.dumps(saved, indent=1) + "\n")
         save_png(Path(f"/tmp/realism_{variant.replace('+', '_')}.png"), grid(tiles, 4))
     idm.CFA.target, idm.CFA.apply = orig_target, orig_apply
