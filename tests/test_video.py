@@ -1,5 +1,6 @@
 """Videos: two passes (tracks, gaps bridged, one identity per track), timing and audio kept, broken files reported, and the video yardstick."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -159,6 +160,22 @@ def test_without_gap_bridging_the_same_misses_would_show_the_face(clip, tmp_path
 
 # --- detection scheduling: a member on every other frame of a video ---
 
+@contextmanager
+def _member_runs(det, frames):
+    """Which frames (indices into ``frames``) each member of the ensemble ``det`` ran on, while
+    inside the block."""
+    ran = {name: [] for name in det.member_names}
+    for name, member in zip(det.member_names, det.members):
+        real = member.detect
+        member.detect = lambda image, real=real, name=name: (
+            ran[name].append(next(i for i, f in enumerate(frames) if f is image)), real(image))[1]
+    try:
+        yield ran
+    finally:
+        for member in det.members:
+            del member.detect  # the instance attribute set above; the class's method again
+
+
 def test_members_take_turns_and_both_vote_on_every_frame(clip):
     """With the default ensemble YuNet runs on the odd frames and CenterFace on the even ones,
     both on the first and the last; where both ran the faces are exactly those of a whole
@@ -168,17 +185,11 @@ def test_members_take_turns_and_both_vote_on_every_frame(clip):
 
     det = create_detector("ensemble")
     frames = list(read_frames(clip))
-    ran = {name: [] for name in det.member_names}
-    for name, member in zip(det.member_names, det.members):
-        real = member.detect
-        member.detect = lambda image, real=real, name=name: (
-            ran[name].append(next(i for i, f in enumerate(frames) if f is image)), real(image))[1]
-    got = list(det.detect_frames(frames))
+    with _member_runs(det, frames) as ran:
+        got = list(det.detect_frames(frames))
     assert sorted(ran["centerface"]) == [0, 2, 4, 6, 8, 10, 11]
     assert sorted(ran["yunet"]) == [0, 1, 3, 5, 7, 9, 11]
     assert [f is g for f, (g, _) in zip(frames, got)] == [True] * N_FRAMES
-    for member in det.members:
-        del member.detect  # the instance attribute set above; the class's method again
     for i, (frame, faces) in enumerate(got):
         assert faces, f"frame {i}: the face was lost"
         if i in (0, N_FRAMES - 1):
@@ -196,15 +207,10 @@ def test_every_frame_runs_every_member_on_every_frame_as_a_photo_would_be(clip):
 
     det = create_detector("ensemble")
     frames = list(read_frames(clip))
-    ran = {name: [] for name in det.member_names}
-    for name, member in zip(det.member_names, det.members):
-        real = member.detect
-        member.detect = lambda image, real=real, name=name: (
-            ran[name].append(next(i for i, f in enumerate(frames) if f is image)), real(image))[1]
-    got = list(det.detect_frames(frames, every_frame=True))
+    with _member_runs(det, frames) as ran:
+        got = list(det.detect_frames(frames, every_frame=True))
     for name in det.member_names:
         assert sorted(ran[name]) == list(range(N_FRAMES)), name
-        del det.members[det.member_names.index(name)].detect
     for i, (frame, faces) in enumerate(got):
         assert frame is frames[i]
         alone = det.detect(frame)
