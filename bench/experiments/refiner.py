@@ -238,7 +238,7 @@ def sheet(args):
     data = np.load(DATA)
     fake = data["fake"][-24:]
     R, _ = networks()
-    R.load_state_dict(torch.load(WEIGHTS)["R"])
+    R.load_state_dict(torch.load(TRAINED)["R"])
     R.eval()
     with torch.no_grad():
         ref = ((R(to_tensor(fake)).permute(0, 2, 3, 1).numpy() + 1) * 127.5).clip(0, 255).round().astype(np.uint8)
