@@ -33,7 +33,7 @@ from faceanon.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from faceanon.viz import grid, save_png  # noqa: E402
 
 SIGMA, N_PARTS, SHAPE, FOREHEAD, GATE, TEX, OUTER = [4.0], [4], [False], [False], [False], [0.0], [False]
-TONE, COLOUR_MATCH = [False], [False]
+TONE, COLOUR_MATCH, SHARP, EVEN = [False], [False], [False], [False]
 ROOT = REPO.parent / "shared" / "data" / "celeba_faces" / "images"
 
 
@@ -243,6 +243,27 @@ def main():
         return lab[inner > 0].mean(0) if inner.any() else lab.reshape(-1, 3).mean(0)
 
     d_lab = np.array([skin_lab(rgb, f) for rgb, f in donor_imgs])
+
+    def inner_region(rgb, f):
+        inner = np.zeros(rgb.shape[:2], np.uint8)
+        cv2.fillConvexPoly(inner, cv2.convexHull(np.round(f.landmarks68[:27]).astype(np.int32)), 1)
+        return cv2.erode(inner, np.ones((5, 5), np.uint8)) > 0
+
+    def sharpness(rgb, f):
+        """Spread of the Laplacian inside the face, per face height (scale-free): soft photos low."""
+        grey = geo.luminance(rgb.astype(np.float32))
+        return float(cv2.Laplacian(grey, cv2.CV_32F)[inner_region(rgb, f)].std()) * f.height / 100
+
+    def side_light(rgb, f):
+        """Luminance difference between the left and the right half of the face: light from one side."""
+        grey, inside = geo.luminance(rgb.astype(np.float32)), inner_region(rgb, f)
+        mid = f.landmarks68[27:31, 0].mean()
+        xs = np.arange(rgb.shape[1])[None, :].repeat(rgb.shape[0], 0)
+        left, right = grey[inside & (xs < mid)], grey[inside & (xs >= mid)]
+        return abs(float(left.mean()) - float(right.mean())) if len(left) and len(right) else 0.0
+
+    d_sharp = np.array([sharpness(rgb, f) for rgb, f in donor_imgs])
+    d_side = np.array([side_light(rgb, f) for rgb, f in donor_imgs])
     d_mouth = np.array([_mouth_open(f.landmarks68) for _, f in donor_imgs])
     orig_apply = idm.CFA.apply
 
@@ -253,6 +274,10 @@ def main():
         if TONE[0]:  # donors of the closest quarter in skin tone and light only
             tone = np.linalg.norm(d_lab - skin_lab(crop, face), axis=1)
             allowed &= tone <= np.percentile(tone[allowed], 25)
+        if SHARP[0]:  # donors in focus: the sharper half of the bank
+            allowed &= d_sharp >= np.median(d_sharp)
+        if EVEN[0]:  # donors lit evenly: the half with the smallest left-right difference
+            allowed &= d_side <= np.median(d_side)
         cost = (np.linalg.norm(d_codes - t.code, axis=1) / 10 + 4 * np.abs(d_turn - turn(face))
                 + 4 * np.abs(d_mouth - _mouth_open(face.landmarks68)))
         order = np.argsort(np.where(allowed, cost, np.inf))[: (8 if GATE[0] else 1)]
@@ -335,6 +360,7 @@ def main():
         idm.CFA.apply = apply_colourswap if base == "colourswap" else orig_apply
         SHAPE[0], FOREHEAD[0], GATE[0] = "+shape" in variant, "+forehead" in variant, "+gate" in variant
         OUTER[0], TONE[0], COLOUR_MATCH[0] = "+outer" in variant, "+tone" in variant, "+match" in variant
+        SHARP[0], EVEN[0] = "+sharp" in variant, "+even" in variant
         TEX[0] = float(params.pop("tex", 0))
         fsm.FaceSpace.deltas = (deltas_no_texture if "+notex" in variant else
                                 deltas_no_shape if "+noshape" in variant else
