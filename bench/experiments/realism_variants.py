@@ -35,6 +35,7 @@ from faceanon.viz import grid, save_png  # noqa: E402
 SIGMA, N_PARTS, SHAPE, FOREHEAD, GATE, TEX, OUTER = [4.0], [4], [False], [False], [False], [0.0], [False]
 TONE, COLOUR_MATCH, SHARP, EVEN = [False], [False], [False], [False]
 ROOT = REPO.parent / "shared" / "data" / "celeba_faces" / "images"
+WIDER_DONOR_PX = 96
 
 
 def load(paths, det, lm):
@@ -94,6 +95,7 @@ def main():
     ap.add_argument("--people", type=int, default=100)
     ap.add_argument("--per", type=int, default=4)
     ap.add_argument("--variants", default="original,blur,cfa,donor1,mosaic")
+    ap.add_argument("--wider-donors", action="store_true", help="add the WIDER dev photos' large faces to the donors")
     ap.add_argument("--key-suffix", default="", help="appended to the variant's name in the results file")
     ap.add_argument("--no-gate", action="store_true",
                     help="without the pipeline's recognizer gate (a new face still recognized gets the blur): the "
@@ -121,6 +123,17 @@ def main():
     fakes = [x for x in fakes if x[0] not in first]
     # donor bank: one entry per donor photo (real fine detail, not an average)
     donors = load([q for n in donor_people for q in sorted((ROOT / n).glob("*.jpg"))[:6]], det, lm)
+    if args.wider_donors:
+        # more donors: the faces of the WIDER dev photos at least WIDER_DONOR_PX tall (other
+        # people than CelebA's, in the wild), frontal enough for the render gate's turn check
+        from faceanon.anonymize.render_gate import turn as face_turn
+
+        for q in sorted((REPO.parent / "shared/data/wider_face_val_subset/images").rglob("*.jpg")):
+            rgb = read_image(q).rgb
+            big = [f for f in det(rgb) if f.height >= WIDER_DONOR_PX]
+            if big:
+                lm(rgb, big)
+                donors += [(q, rgb, f) for f in big if abs(face_turn(f)) <= 0.2]
     d_codes, d_detail, d_who, d_norm = [], [], [], []
     for p, rgb, f in donors:
         enc = fs.encode(rgb, f.landmarks68)
