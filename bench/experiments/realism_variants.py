@@ -33,7 +33,7 @@ from faceanon.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from faceanon.viz import grid, save_png  # noqa: E402
 
 SIGMA, N_PARTS, SHAPE, FOREHEAD, GATE, TEX, OUTER = [4.0], [4], [False], [False], [False], [0.0], [False]
-TONE, COLOUR_MATCH, SHARP, EVEN = [False], [False], [False], [False]
+TONE, COLOUR_MATCH, SHARP, EVEN, FMOVE = [False], [False], [False], [False], [False]
 ROOT = REPO.parent / "shared" / "data" / "celeba_faces" / "images"
 WIDER_DONOR_PX = 96
 
@@ -317,6 +317,9 @@ def main():
             # the identity's geometry first (jaw line, forehead, feature layout: what both
             # recognizers key on), then the donor's pixels into that new geometry
             d_shape, _ = fs.deltas(enc, t.code)
+            if FMOVE[0]:  # the forehead and hairline moved as `cfa` moves them (down only under a cap or hair)
+                own_n, _ = fsm.canonical_texture(fs, crop, enc)
+                d_shape = fsm.move_forehead(fs, d_shape, down_only=fsm.forehead_covered(fs, own_n)).reshape(d_shape.shape)
             region, alpha, (bx0, by0, bx1, by1) = fs.render(crop, enc, d_shape, np.zeros((fs.tex, fs.tex), np.float32))
             crop = crop.copy()
             a = alpha[..., None]
@@ -373,7 +376,7 @@ def main():
         idm.CFA.apply = apply_colourswap if base == "colourswap" else orig_apply
         SHAPE[0], FOREHEAD[0], GATE[0] = "+shape" in variant, "+forehead" in variant, "+gate" in variant
         OUTER[0], TONE[0], COLOUR_MATCH[0] = "+outer" in variant, "+tone" in variant, "+match" in variant
-        SHARP[0], EVEN[0] = "+sharp" in variant, "+even" in variant
+        SHARP[0], EVEN[0], FMOVE[0] = "+sharp" in variant, "+even" in variant, "+fmove" in variant
         TEX[0] = float(params.pop("tex", 0))
         fsm.FaceSpace.deltas = (deltas_no_texture if "+notex" in variant else
                                 deltas_no_shape if "+noshape" in variant else
@@ -385,7 +388,7 @@ def main():
         fsm.geo.WARP_INTERPOLATION = cv2.INTER_CUBIC if "+cubic" in variant else cv2.INTER_LINEAR
         pipe = Pipeline(PipelineConfig(method=method, params=params, recognizer_gate=not args.no_gate))
         tpr = {n: [] for n in recs}
-        fake, sims, tiles, rendered = CropSet.empty(), [], [], 0
+        fake, sims, tiles, rendered, why = CropSet.empty(), [], [], 0, {}
         t0 = time.time()
         for p, rgb, f in fakes:
             if variant == "original":
@@ -397,6 +400,10 @@ def main():
 
                     out = refine_image(out, faces, method)
             rendered += sum(1 for g in faces if g.extra.get("method") == method and "fallback" not in g.extra)
+            main = max(faces, key=lambda g: g.height, default=None)
+            if main is not None and "fallback" in main.extra:
+                # why the judged face got the blur (the recognizer gate names its attacker)
+                why[main.extra["fallback"]] = why.get(main.extra["fallback"], 0) + 1
             fake.add(judge_crop(out, f.box), p.parent.name)
             sims.append(float(sface.embed(out, f) @ sface.embed(rgb, f)))
             for n, r in recs.items():
@@ -412,7 +419,7 @@ def main():
                             "test": r["c2st_test"], "tpr_sface": round(float(np.mean(tpr["sface"])), 3),
                             "tpr_dlib": round(float(np.mean(tpr["dlib"])), 3), "sface_self_sim": round(float(np.mean(sims)), 3),
                             "sface_above_0.363": round(float(np.mean(np.array(sims) > 0.363)), 3),
-                            "rendered": rendered, "of": len(fakes), "gate": not args.no_gate,
+                            "rendered": rendered, "of": len(fakes), "gate": not args.no_gate, "fallbacks": why,
                             "faces_per_s": round(len(fakes) / secs, 1)}
         print(variant, json.dumps(results[variant]), flush=True)
         store = REPO / "bench/results/realism_variants_celeba.json"
