@@ -196,11 +196,6 @@ class EnsembleDetector(Detector):
         frames its ``every`` and ``offset`` give, and a frame it skipped gets its faces from
         :func:`faces_between`. The first and the last frame are run by every member, so every
         skipped frame has a frame on each side."""
-        if len(self.members) == 1:
-            return super().detect_frames(frames, then)
-        return self._detect_frames(frames, then, every_frame)
-
-    def _detect_frames(self, frames, then, every_frame):
         runners = [ThreadPoolExecutor(1, thread_name_prefix=f"detect-{name}") for name in self.member_names]
         schedule = [m._replace(every=1, offset=0) if every_frame else m for m in self.schedule]
 
