@@ -19,8 +19,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(REPO / "docs/realism_frontier.png"))
     args = ap.parse_args()
     runs = json.loads(RESULTS.read_text())
-    # "drawn": faces that got the variant (the rest got the fallback blur, which the judge sees
-    # too); rows written before the pipeline had a recognizer gate drew on all it could
+    # "drawn": new faces the variant drew in the judged photos, against the number of photos (a
+    # CelebA crop holds one face, rarely two); the others got the fallback blur, which the judge
+    # sees too. Rows written before the pipeline had a recognizer gate drew on all it could
     print("| variant | C2ST (95 %) | TPR SFace / dlib | SFace similarity to the same photo | drawn |")
     print("|---|---|---|---|---|")
     for name, r in sorted(runs.items(), key=lambda kv: kv[1]["c2st"]):

@@ -247,20 +247,19 @@ def main():
 
     d_turn = np.array([turn(f) for _, f in donor_imgs])
 
-    def skin_lab(rgb, f):
-        """Mean Lab colour of the inner face (hull of the jaw and brows, shrunk): skin tone and light."""
-        inner = np.zeros(rgb.shape[:2], np.uint8)
-        cv2.fillConvexPoly(inner, cv2.convexHull(np.round(f.landmarks68[:27]).astype(np.int32)), 1)
-        inner = cv2.erode(inner, np.ones((5, 5), np.uint8))
-        lab = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
-        return lab[inner > 0].mean(0) if inner.any() else lab.reshape(-1, 3).mean(0)
-
-    d_lab = np.array([skin_lab(rgb, f) for rgb, f in donor_imgs])
-
     def inner_region(rgb, f):
+        """The face inside the hull of its jaw and brows, shrunk by 2 px (a boolean image)."""
         inner = np.zeros(rgb.shape[:2], np.uint8)
         cv2.fillConvexPoly(inner, cv2.convexHull(np.round(f.landmarks68[:27]).astype(np.int32)), 1)
         return cv2.erode(inner, np.ones((5, 5), np.uint8)) > 0
+
+    def skin_lab(rgb, f):
+        """Mean Lab colour of the inner face: skin tone and light."""
+        inner = inner_region(rgb, f)
+        lab = cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+        return lab[inner].mean(0) if inner.any() else lab.reshape(-1, 3).mean(0)
+
+    d_lab = np.array([skin_lab(rgb, f) for rgb, f in donor_imgs])
 
     def sharpness(rgb, f):
         """Spread of the Laplacian inside the face, per face height (scale-free): soft photos low."""
@@ -387,6 +386,9 @@ def main():
         method = {"original": "blur", "donor1": "cfa", "mosaic": "cfa", "swap": "cfa", "colourswap": "cfa"}.get(base, base)
         fsm.geo.WARP_INTERPOLATION = cv2.INTER_CUBIC if "+cubic" in variant else cv2.INTER_LINEAR
         pipe = Pipeline(PipelineConfig(method=method, params=params, recognizer_gate=not args.no_gate))
+        refine = None
+        if "+refine" in variant:  # the SimGAN refiner of refiner.py (beside this script) on the drawn faces
+            from refiner import refine_image as refine
         tpr = {n: [] for n in recs}
         fake, sims, tiles, rendered, why = CropSet.empty(), [], [], 0, {}
         t0 = time.time()
@@ -395,14 +397,13 @@ def main():
                 out, faces = rgb, []
             else:
                 out, faces = pipe.anonymize(rgb)
-                if "+refine" in variant:  # the SimGAN refiner of refiner.py on the drawn faces
-                    from refiner import refine_image
-
-                    out = refine_image(out, faces, method)
+                if refine is not None:
+                    out = refine(out, faces, method)
             rendered += sum(1 for g in faces if g.extra.get("method") == method and "fallback" not in g.extra)
             main = max(faces, key=lambda g: g.height, default=None)
             if main is not None and "fallback" in main.extra:
-                # why the judged face got the blur (the recognizer gate names its attacker)
+                # why the photo's largest face (the judged one) got the blur (the recognizer gate
+                # names its attacker)
                 why[main.extra["fallback"]] = why.get(main.extra["fallback"], 0) + 1
             fake.add(judge_crop(out, f.box), p.parent.name)
             sims.append(float(sface.embed(out, f) @ sface.embed(rgb, f)))
