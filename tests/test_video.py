@@ -218,6 +218,17 @@ def test_every_frame_runs_every_member_on_every_frame_as_a_photo_would_be(clip):
         assert [f.extra.get("verifier") for f in faces] == [f.extra.get("verifier") for f in alone], i
 
 
+def test_a_lone_member_keeps_its_schedule(clip):
+    from faceanon.detect import create_detector
+
+    det = create_detector("ensemble", members="yunet:threshold=0.1:every=2")
+    frames = list(read_frames(clip))
+    with _member_runs(det, frames) as ran:
+        got = list(det.detect_frames(frames))
+    assert sorted(ran["yunet"]) == [0, 2, 4, 6, 8, 10, 11]
+    assert all(faces for _, faces in got)
+
+
 def test_a_member_failing_on_a_frame_blacks_out_that_frame_and_the_ones_leaning_on_it(clip):
     from faceanon.detect import create_detector
 
