@@ -181,8 +181,9 @@ class Pipeline:
 
     def _draw_a_candidate(self, crop: np.ndarray, clean: np.ndarray, local: Face, rng: np.random.Generator,
                           feather: float, face: Face) -> tuple[np.ndarray, str | None]:
-        """:meth:`_draw`, and where the recognizer still knows the person, other identities:
-        methods whose identity comes from the seed try up to RENDER_CANDIDATES seeds. A video
+        """:meth:`_draw`, and where the recognizer still knows the person or the gender changed,
+        other identities: methods whose identity comes from the seed try up to RENDER_CANDIDATES
+        seeds. A video
         track keeps one identity (and its seed): the one its plan chose on frames spread over it
         (:meth:`plan_video`), else the first that passed at its first drawn frame. A frame of it
         still recognized gets the fallback, and the next ones fade back in."""
@@ -192,14 +193,24 @@ class Pipeline:
         seeded = self.anonymizer.identity_from_seed
         tries = RENDER_CANDIDATES if seeded and chosen is None else 1
         memo: dict = {}  # the original's embeddings, the same for every candidate
+        # A new face the gender network reads as the other gender is a worse candidate: the next
+        # ones are tried, and the first that passed the gates is kept if none keeps the gender.
+        first_passed, settled = None, False
         try:
             for candidate in range(tries):
                 self.anonymizer.seed = chosen if chosen is not None else candidate_seed(seed, candidate)
                 out, reason = self._draw(crop, clean, local, rng, feather, memo)
-                if not (reason or "").startswith(STILL_RECOGNIZABLE):
-                    break
+                if reason is None:
+                    settled = tries == 1 or self._same_gender(clean, out, local, memo)
+                    if settled:
+                        break
+                    first_passed = first_passed or (candidate, out)
+                elif not reason.startswith(STILL_RECOGNIZABLE):
+                    break  # no other identity changes this refusal
         finally:
             self.anonymizer.seed = seed
+        if not settled and first_passed is not None:  # none kept the gender: the first that passed
+            (candidate, out), reason = first_passed, None
         if reason is None:
             if seeded and candidate > 0:
                 face.extra["candidate"] = candidate
@@ -215,6 +226,12 @@ class Pipeline:
             # fade back to it (the frames before could not know, they are written already)
             self._fading_back[track] = FADE_FRAMES
         return out, reason
+
+    @staticmethod
+    def _same_gender(clean: np.ndarray, out: np.ndarray, face: Face, memo: dict) -> bool:
+        from .models.attributes import same_gender  # loaded only where new faces are drawn
+
+        return same_gender(clean, out, face, memo)
 
     def _draw(self, crop: np.ndarray, clean: np.ndarray, face: Face, rng: np.random.Generator, feather: float,
               memo: dict | None = None) -> tuple[np.ndarray, str | None]:

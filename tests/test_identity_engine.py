@@ -340,6 +340,33 @@ def test_a_face_the_recognizer_still_knows_gets_another_identity_before_the_fall
     assert used[0].extra["method"] == "blur" and used[0].extra["fallback"].startswith(STILL_RECOGNIZABLE) and len(seen) == 1
 
 
+def test_a_new_face_read_as_the_other_gender_gives_way_to_the_next_identity(lfw_dir, monkeypatch):
+    """Of cfa's candidate identities, the first that passes the gates and that the gender network
+    reads as the original's gender is drawn; when none does, the first that passed (gender is
+    worth another try, not the fallback). The gender network is asked once per passing candidate."""
+    from PIL import Image
+
+    from faceanon.pipeline import RENDER_CANDIDATES, Pipeline
+
+    image = np.asarray(Image.open(lfw_dir / "Adrien_Brody" / "Adrien_Brody_0001.jpg").convert("RGB"))
+    face = faceanon.detect(image)[0]
+    monkeypatch.setattr(Pipeline, "_still_recognized", lambda *a, **k: None)
+
+    def run(readings):
+        asked = iter(readings)
+        monkeypatch.setattr(Pipeline, "_same_gender", staticmethod(lambda *a: next(asked)))
+        out, used = Pipeline(method="cfa").anonymize(image, [faceanon.Face(face.box, face.score, face.landmarks5)])
+        assert next(asked, "all asked") == "all asked"
+        return out, used[0]
+
+    first, kept = run([True])
+    assert kept.extra["method"] == "cfa" and "candidate" not in kept.extra
+    second, kept = run([False, True])
+    assert kept.extra["method"] == "cfa" and kept.extra["candidate"] == 1 and not np.array_equal(first, second)
+    none, kept = run([False] * RENDER_CANDIDATES)
+    assert kept.extra["method"] == "cfa" and "candidate" not in kept.extra and np.array_equal(first, none)
+
+
 def test_sunglasses_keep_their_own_pixels():
     """Dark patches from brows to nose keep the face's own pixels only when the skin under both
     eyes is dark too (sunglasses), not for dark brows on bare skin, nor anywhere on a plain face."""

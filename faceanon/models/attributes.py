@@ -62,3 +62,15 @@ class AgeGender:
 @lru_cache(maxsize=None)
 def age_gender() -> AgeGender:
     return AgeGender()
+
+
+def same_gender(original: np.ndarray, changed: np.ndarray, face: Face, memo: dict | None = None) -> bool:
+    """Whether the gender network reads ``changed`` as the same gender as ``original``, both cut
+    along the original's 68-point shape (as `faceanon evaluate` reads them). ``memo`` holds the
+    original's reading between calls for one face."""
+    memo = {} if memo is None else memo
+    if "gender_of_original" not in memo:
+        shape = recognizer("dlib").shape(original, face)
+        memo["gender_of_original"] = shape, age_gender().male_probability(original, face, shape) >= 0.5
+    shape, male = memo["gender_of_original"]
+    return (age_gender().male_probability(changed, face, shape) >= 0.5) == male
