@@ -451,19 +451,24 @@ class Pipeline:
         the method (at its current seed) draws on ``face`` of ``track``, faded by ``weight``
         (:meth:`_faded`), as a viewer of the encoded video gets it: negative, it is still
         recognizable; -1 when the method left the face unchanged."""
+        return self._judged(crop, face, feather, track, memo, weight)[0]
+
+    def _judged(self, crop: np.ndarray, face: Face, feather: float, track: int,
+                memo: dict | None = None, weight: float = 0.0) -> tuple[float, np.ndarray | None]:
+        """:meth:`_recognition_margin`, and the new face as it is written (None: not drawn)."""
         from .models.recognizers import closest_margin, recognizer
 
         if face.landmarks5 is None:
-            return np.inf  # as the gate: nothing to align an attacker with
+            return np.inf, None  # as the gate: nothing to align an attacker with
         # the randomness pass 2 gives this track, so the check judges the face pass 2 will write
         rng = face_rng(self.config.seed, track)
         drawn = self._apply(self.anonymizer, crop, face, rng, feather)
         if unchanged(crop, drawn, face.box):
-            return -1.0
+            return -1.0, None
         # Judged as the encoder will write it: on the new faces of the dev clip and a crowd pan,
         # encoding moved the closest attacker's reading by up to 0.07 either way.
         written = encode_round_trip(self._faded(drawn, face, rng, feather, weight))
-        return closest_margin(recognizer("sface"), crop, written, attacker_alignments(face), memo)
+        return closest_margin(recognizer("sface"), crop, written, attacker_alignments(face), memo), written
 
     def _face_window(self, frame: np.ndarray, face: Face) -> tuple[np.ndarray, Face, float] | None:
         """The part of ``frame`` the face is anonymized in (a copy), the face in it and its feather."""
@@ -505,24 +510,29 @@ class Pipeline:
         """Of the candidate identities for ``track``, the one whose new face the recognizer gate's
         closest attack stays furthest from on its worst sample (its seed goes to
         ``_track_seeds``), so that the frames between the samples (each checked afterwards)
-        pass too. None, or why the track gets the fallback: every candidate was still
-        recognizable on one of the samples."""
+        pass too; before it, one that the gender network reads as the person's gender on most
+        samples, if its worst sample clears the video check's VIDEO_GATE_MARGIN. None, or why
+        the track gets the fallback: every candidate was still recognizable on one of the
+        samples."""
         seed = self.config.seed
         memos: list[dict] = [{} for _ in samples]  # the originals' embeddings, for every candidate
-        best, best_margin = None, 0.0
+        best, best_key = None, (False, 0.0)
         try:
             for candidate in range(RENDER_CANDIDATES):
                 self.anonymizer.seed = candidate_seed(seed, candidate)
-                worst = np.inf
-                for sample, memo in zip(samples, memos):
+                worst, kept = np.inf, 0
+                for (crop, face, feather), memo in zip(samples, memos):
                     try:
-                        worst = min(worst, self._recognition_margin(*sample, track, memo))
+                        margin, written = self._judged(crop, face, feather, track, memo)
                     except Exception:  # noqa: BLE001 - a sample that cannot be drawn counts against
-                        worst = -1.0
-                    if worst <= best_margin:
-                        break  # no better than the best so far
-                if worst > best_margin:
-                    best, best_margin = candidate, worst
+                        margin, written = -1.0, None
+                    worst = min(worst, margin)
+                    if worst <= 0:
+                        break  # still recognizable: not a candidate
+                    kept += written is not None and self._same_gender(crop, written, face, memo)
+                key = (worst >= VIDEO_GATE_MARGIN and 2 * kept > len(samples), worst)
+                if worst > 0 and key > best_key:
+                    best, best_key = candidate, key
         finally:
             self.anonymizer.seed = seed
         if best is None:

@@ -347,18 +347,42 @@ def test_a_track_chooses_its_identity_on_frames_spread_over_it(clip, monkeypatch
     pipe = Pipeline(method="cfa")
     calls = []
 
-    def margin(self, crop, face, feather, track, memo=None):
+    def judged(self, crop, face, feather, track, memo=None):
         calls.append(self.anonymizer.seed)
         known = self.anonymizer.seed == self.config.seed and calls.count(self.config.seed) == CHOICE_FRAMES
-        return -0.1 if known else 0.1
+        return (-0.1 if known else 0.1), crop
 
-    monkeypatch.setattr(Pipeline, "_recognition_margin", margin)
+    monkeypatch.setattr(Pipeline, "_judged", judged)
+    monkeypatch.setattr(Pipeline, "_same_gender", staticmethod(lambda *a: True))
     plan, _ = pipe.plan_video(frames, FPS)
     second = candidate_seed(pipe.config.seed, 1)
     assert calls[:CHOICE_FRAMES] == [pipe.config.seed] * CHOICE_FRAMES and calls[CHOICE_FRAMES] == second
     used = [pipe.anonymize(frame, faces)[1] for frame, faces in zip(frames, plan)]
     assert all(f.extra["method"] == "cfa" and "candidate" not in f.extra for faces in used for f in faces)
     assert pipe._track_seeds == {0: second}
+
+
+def test_a_track_prefers_an_identity_that_keeps_its_gender(clip, monkeypatch):
+    """Of the candidates the recognizer does not know, the plan prefers one the gender network
+    reads as the person's gender on most samples over one further from the recognizer, if it
+    clears VIDEO_GATE_MARGIN; under that margin the furthest one is kept whatever its gender."""
+    from faceanon.pipeline import RENDER_CANDIDATES, VIDEO_GATE_MARGIN, candidate_seed
+
+    frames = list(read_frames(clip))
+    seeds = [candidate_seed(Pipeline(method="cfa").config.seed, k) for k in range(RENDER_CANDIDATES)]
+
+    def choice(margins: list[float], keeps: list[bool]) -> int:
+        monkeypatch.setattr(Pipeline, "_judged", lambda self, crop, *a, **k: (margins[seeds.index(self.anonymizer.seed)], crop))
+        pipe = Pipeline(method="cfa")
+        monkeypatch.setattr(Pipeline, "_same_gender", staticmethod(lambda *a: keeps[seeds.index(pipe.anonymizer.seed)]))
+        pipe.plan_video(frames, FPS)
+        return seeds.index(pipe._track_seeds[0])
+
+    far, near = 0.3, VIDEO_GATE_MARGIN + 0.01
+    assert choice([far, near, far, far], [False, True, False, False]) == 1
+    assert choice([far, near, near, far], [True, True, True, False]) == 0  # all else equal, the furthest
+    assert choice([far, VIDEO_GATE_MARGIN / 2, far, far], [False, True, False, False]) == 0
+    assert choice([far, near, -0.1, far], [False, False, True, False]) == 0
 
 
 def test_a_frame_still_recognized_is_refused_in_the_plan_and_faded_into(clip, monkeypatch):
