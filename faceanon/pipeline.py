@@ -183,10 +183,9 @@ class Pipeline:
                           feather: float, face: Face) -> tuple[np.ndarray, str | None]:
         """:meth:`_draw`, and where the recognizer still knows the person or the gender changed,
         other identities: methods whose identity comes from the seed try up to RENDER_CANDIDATES
-        seeds. A video
-        track keeps one identity (and its seed): the one its plan chose on frames spread over it
-        (:meth:`plan_video`), else the first that passed at its first drawn frame. A frame of it
-        still recognized gets the fallback, and the next ones fade back in."""
+        seeds. A video track keeps one identity (and its seed): the one its plan chose on frames
+        spread over it (:meth:`plan_video`), else the first that passed at its first drawn frame.
+        A frame of it still recognized gets the fallback, and the next ones fade back in."""
         track = face.track_id
         seed = self.anonymizer.seed
         chosen = self._track_seeds.get(track) if track is not None else None
@@ -194,23 +193,28 @@ class Pipeline:
         tries = RENDER_CANDIDATES if seeded and chosen is None else 1
         memo: dict = {}  # the original's embeddings, the same for every candidate
         # A new face the gender network reads as the other gender is a worse candidate: the next
-        # ones are tried, and the first that passed the gates is kept if none keeps the gender.
-        first_passed, settled = None, False
+        # ones are tried; if none keeps the gender and passes the recognizer gate, the first of
+        # the others that passes it. The gate costs twenty times the gender check, so those
+        # others meet it only then.
+        other_gender: list[tuple[int, np.ndarray, np.ndarray]] = []
         try:
             for candidate in range(tries):
                 self.anonymizer.seed = chosen if chosen is not None else candidate_seed(seed, candidate)
-                out, reason = self._draw(crop, clean, local, rng, feather, memo)
-                if reason is None:
-                    settled = tries == 1 or self._same_gender(clean, out, local, memo)
-                    if settled:
+                out, drawn, reason = self._draw(crop, clean, local, rng, feather)
+                if drawn is not None and tries > 1 and not self._same_gender(clean, drawn, local, memo):
+                    other_gender.append((candidate, out, drawn))
+                    continue
+                if drawn is not None:
+                    reason = self._recognized(clean, drawn, local, memo)
+                if not (reason or "").startswith(STILL_RECOGNIZABLE):
+                    break
+            else:
+                for candidate, out, drawn in other_gender:
+                    reason = self._recognized(clean, drawn, local, memo)
+                    if reason is None:
                         break
-                    first_passed = first_passed or (candidate, out)
-                elif not reason.startswith(STILL_RECOGNIZABLE):
-                    break  # no other identity changes this refusal
         finally:
             self.anonymizer.seed = seed
-        if not settled and first_passed is not None:  # none kept the gender: the first that passed
-            (candidate, out), reason = first_passed, None
         if reason is None:
             if seeded and candidate > 0:
                 face.extra["candidate"] = candidate
@@ -233,21 +237,27 @@ class Pipeline:
 
         return same_gender(clean, out, face, memo)
 
-    def _draw(self, crop: np.ndarray, clean: np.ndarray, face: Face, rng: np.random.Generator, feather: float,
-              memo: dict | None = None) -> tuple[np.ndarray, str | None]:
-        """The method's result over ``crop`` (drawn from ``clean``, see above) and why it must
-        not be used (None: it may)."""
+    def _draw(self, crop: np.ndarray, clean: np.ndarray, face: Face, rng: np.random.Generator,
+              feather: float) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """The method's result over ``crop`` (drawn from ``clean``, see above); the new face alone
+        over ``clean``, what the checks judge (None: nothing was drawn); and why it must not be
+        used (None: it may, if the recognizer gate, :meth:`_recognized`, agrees)."""
         pixels, alpha = self._render(self.anonymizer, clean, face, rng, feather)
-        drawn = blend(clean, pixels, alpha)  # what the checks judge: the face alone
+        drawn = blend(clean, pixels, alpha)
         out = drawn if clean is crop else blend(crop, pixels, alpha)
         if unchanged(clean, drawn, face.box):
             # A flat patch (night sky, a plain wall: recall-first detectors fire there) that the
             # fallback cannot change either holds nothing to hide: no warning.
             flat = unchanged(crop, self._apply(self.fallback, crop, face, rng, feather), face.box)
-            return out, None if flat else "the method left the face unchanged"
+            return out, None, None if flat else "the method left the face unchanged"
+        return out, drawn, None
+
+    def _recognized(self, clean: np.ndarray, drawn: np.ndarray, face: Face, memo: dict | None = None) -> str | None:
+        """The recognizer gate's verdict on a new face (:meth:`_still_recognized`), for methods that
+        paint new faces when the gate is on; None otherwise."""
         if self.anonymizer.paints_new_faces and self.config.recognizer_gate:
-            return out, self._still_recognized(clean, drawn, face, memo)
-        return out, None
+            return self._still_recognized(clean, drawn, face, memo)
+        return None
 
     def _still_recognized(self, crop: np.ndarray, out: np.ndarray, face: Face, memo: dict | None = None) -> str | None:
         """The recognizer gate on a drawn face: SFace compares the new face with the one it

@@ -359,30 +359,43 @@ def test_a_face_the_recognizer_still_knows_gets_another_identity_before_the_fall
 
 
 def test_a_new_face_read_as_the_other_gender_gives_way_to_the_next_identity(lfw_dir, monkeypatch):
-    """Of cfa's candidate identities, the first that passes the gates and that the gender network
-    reads as the original's gender is drawn; when none does, the first that passed (gender is
-    worth another try, not the fallback). The gender network is asked once per passing candidate."""
+    """Of cfa's candidate identities, the first that the gender network reads as the original's
+    gender and that passes the recognizer gate is drawn; when none does, the first of the others
+    that passes the gate (gender is worth another try, not the fallback). The costly gate meets
+    a candidate of the other gender only then."""
     from PIL import Image
 
-    from faceanon.pipeline import RENDER_CANDIDATES, Pipeline
+    from faceanon.pipeline import RENDER_CANDIDATES, STILL_RECOGNIZABLE, Pipeline
 
     image = np.asarray(Image.open(lfw_dir / "Adrien_Brody" / "Adrien_Brody_0001.jpg").convert("RGB"))
     face = faceanon.detect(image)[0]
-    monkeypatch.setattr(Pipeline, "_still_recognized", lambda *a, **k: None)
 
-    def run(readings):
-        asked = iter(readings)
-        monkeypatch.setattr(Pipeline, "_same_gender", staticmethod(lambda *a: next(asked)))
-        out, used = Pipeline(method="cfa").anonymize(image, [faceanon.Face(face.box, face.score, face.landmarks5)])
-        assert next(asked, "all asked") == "all asked"
-        return out, used[0]
+    def run(genders, verdicts):
+        genders, verdicts, gated = iter(genders), iter(verdicts), []
 
-    first, kept = run([True])
-    assert kept.extra["method"] == "cfa" and "candidate" not in kept.extra
-    second, kept = run([False, True])
-    assert kept.extra["method"] == "cfa" and kept.extra["candidate"] == 1 and not np.array_equal(first, second)
-    none, kept = run([False] * RENDER_CANDIDATES)
-    assert kept.extra["method"] == "cfa" and "candidate" not in kept.extra and np.array_equal(first, none)
+        def gate(self, *a, **k):
+            gated.append(self.anonymizer.seed)
+            return next(verdicts)
+
+        monkeypatch.setattr(Pipeline, "_same_gender", staticmethod(lambda *a: next(genders)))
+        monkeypatch.setattr(Pipeline, "_still_recognized", gate)
+        pipe = Pipeline(method="cfa")
+        out, used = pipe.anonymize(image, [faceanon.Face(face.box, face.score, face.landmarks5)])
+        assert next(genders, "all asked") == "all asked" and next(verdicts, "all used") == "all used"
+        return out, used[0].extra, len(gated)
+
+    known = f"{STILL_RECOGNIZABLE} (test)"
+    first, kept, gated = run([True], [None])
+    assert kept["method"] == "cfa" and "candidate" not in kept and gated == 1
+    second, kept, gated = run([False, True], [None])
+    assert kept["method"] == "cfa" and kept["candidate"] == 1 and gated == 1 and not np.array_equal(first, second)
+    none, kept, gated = run([False] * RENDER_CANDIDATES, [None])
+    assert kept["method"] == "cfa" and "candidate" not in kept and gated == 1 and np.array_equal(first, none)
+    # the one that keeps the gender is known: the first of the others that the gate lets pass
+    _, kept, gated = run([False, False, True] + [False] * (RENDER_CANDIDATES - 3), [known, known, None])
+    assert kept["method"] == "cfa" and kept["candidate"] == 1 and gated == 3
+    _, kept, gated = run([False] * RENDER_CANDIDATES, [known] * RENDER_CANDIDATES)
+    assert kept["method"] == "blur" and kept["fallback"].startswith(STILL_RECOGNIZABLE) and gated == RENDER_CANDIDATES
 
 
 def test_sunglasses_keep_their_own_pixels():
