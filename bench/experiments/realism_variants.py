@@ -386,6 +386,8 @@ def main():
         method = {"original": "blur", "donor1": "cfa", "mosaic": "cfa", "swap": "cfa", "colourswap": "cfa"}.get(base, base)
         fsm.geo.WARP_INTERPOLATION = cv2.INTER_CUBIC if "+cubic" in variant else cv2.INTER_LINEAR
         pipe = Pipeline(PipelineConfig(method=method, params=params, recognizer_gate=not args.no_gate))
+        if "+anygender" in variant:  # candidates chosen by the recognizer gate alone, not by gender too
+            pipe._same_gender = lambda *a: True
         refine = None
         if "+refine" in variant:  # the SimGAN refiner of refiner.py (beside this script) on the drawn faces
             from refiner import refine_image as refine
