@@ -255,12 +255,12 @@ class Falco(IdentityReplacer):
     summary = "FALCO: identity code optimised from a fake nearest neighbour until its similarity is under margin m, attributes kept"
     strength = ("margin", [0.9, 0.6, 0.3, 0.0, -0.3, -0.6, -0.8])
     params = {
-        "margin": Param(float, -0.6, "the new identity's cosine similarity to the original must fall under this", low=-1, high=1, high_open=True),
+        "margin": Param(float, -0.8, "the new identity's cosine similarity to the original must fall under this", low=-1, high=1, high_open=True),
         "attributes": Param(float, 10.0, "weight of keeping gender and age (their directions in the identity space)", low=0, high=1000),
         "steps": Param(int, 200, "optimisation steps", low=1, high=100000),
     }
 
-    def __init__(self, margin: float = -0.6, attributes: float = 10.0, steps: int = 200) -> None:
+    def __init__(self, margin: float = -0.8, attributes: float = 10.0, steps: int = 200) -> None:
         self.margin, self.attributes, self.steps = margin, attributes, steps
 
     def optimise(self, z0: np.ndarray, start: np.ndarray) -> np.ndarray:
