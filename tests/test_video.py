@@ -366,8 +366,8 @@ def test_a_track_chooses_its_identity_on_frames_spread_over_it(clip, monkeypatch
 def test_a_track_prefers_an_identity_that_keeps_its_gender(clip, monkeypatch):
     """Of the candidates the recognizer does not know, the plan prefers one the gender network
     reads as the person's gender on most samples over one further from the recognizer, if it
-    clears VIDEO_GATE_MARGIN; under that margin the furthest one is kept whatever its gender."""
-    from faceanon.pipeline import RENDER_CANDIDATES, VIDEO_GATE_MARGIN, candidate_seed
+    clears GENDER_CHOICE_MARGIN; under that margin the furthest one is kept whatever its gender."""
+    from faceanon.pipeline import GENDER_CHOICE_MARGIN, RENDER_CANDIDATES, candidate_seed
 
     frames = list(read_frames(clip))
     seeds = [candidate_seed(Pipeline(method="cfa").config.seed, k) for k in range(RENDER_CANDIDATES)]
@@ -381,10 +381,10 @@ def test_a_track_prefers_an_identity_that_keeps_its_gender(clip, monkeypatch):
         pipe.plan_video(frames, FPS)
         return seeds.index(pipe._track_seeds[0])
 
-    far, near = 0.3, VIDEO_GATE_MARGIN + 0.01
+    far, near = 0.3, GENDER_CHOICE_MARGIN + 0.01
     assert choice([far, near, far, far], [False, True, False, False]) == 1
     assert choice([far, near, near, far], [True, True, True, False]) == 0  # all else equal, the furthest
-    assert choice([far, VIDEO_GATE_MARGIN / 2, far, far], [False, True, False, False]) == 0
+    assert choice([far, GENDER_CHOICE_MARGIN - 0.01, far, far], [False, True, False, False]) == 0
     assert choice([far, near, -0.1, far], [False, False, True, False]) == 0
 
 
