@@ -67,7 +67,7 @@ class Pipeline:
         self._landmarker = None
         # Video tracks' chosen identity: the seed of the candidate chosen on their sample frames
         # (plan_video), else at their first drawn frame.
-        self._track_seeds: dict[int, int] = {}
+        self._track_candidates: dict[int, int] = {}
         # Video tracks a frame of which was still recognized: frames left before it is drawn in full.
         self._fading_back: dict[int, int] = {}
 
@@ -182,15 +182,15 @@ class Pipeline:
     def _draw_a_candidate(self, crop: np.ndarray, clean: np.ndarray, local: Face, rng: np.random.Generator,
                           feather: float, face: Face) -> tuple[np.ndarray, str | None]:
         """:meth:`_draw`, and where the recognizer still knows the person or the gender changed,
-        other identities: methods whose identity comes from the seed try up to RENDER_CANDIDATES
-        seeds. A video track keeps one identity (and its seed): the one its plan chose on frames
+        other identities: methods that offer candidates (``offers_candidates``) try up to
+        RENDER_CANDIDATES. A video track keeps one identity: the one its plan chose on frames
         spread over it (:meth:`plan_video`), else the first that passed at its first drawn frame.
         A frame of it still recognized gets the fallback, and the next ones fade back in."""
         track = face.track_id
         seed = self.anonymizer.seed
-        chosen = self._track_seeds.get(track) if track is not None else None
-        seeded = self.anonymizer.identity_from_seed
-        tries = RENDER_CANDIDATES if seeded and chosen is None else 1
+        chosen = self._track_candidates.get(track) if track is not None else None
+        offers = self.anonymizer.offers_candidates
+        tries = RENDER_CANDIDATES if offers and chosen is None else 1
         memo: dict = {}  # the original's embeddings, the same for every candidate
         # A new face the gender network reads as the other gender is a worse candidate: the next
         # ones are tried; if none keeps the gender and passes the recognizer gate, the first of
@@ -199,7 +199,7 @@ class Pipeline:
         other_gender: list[tuple[int, np.ndarray, np.ndarray]] = []
         try:
             for candidate in range(tries):
-                self.anonymizer.seed = chosen if chosen is not None else candidate_seed(seed, candidate)
+                self._use_candidate(seed, chosen if chosen is not None else candidate)
                 out, drawn, reason = self._draw(crop, clean, local, rng, feather)
                 if drawn is not None and tries > 1 and not self._same_gender(clean, drawn, local, memo):
                     other_gender.append((candidate, out, drawn))
@@ -214,12 +214,12 @@ class Pipeline:
                     if reason is None:
                         break
         finally:
-            self.anonymizer.seed = seed
+            self._use_candidate(seed, 0)
         if reason is None:
-            if seeded and candidate > 0:
+            if offers and candidate > 0:
                 face.extra["candidate"] = candidate
             if track is not None and chosen is None:
-                self._track_seeds[track] = candidate_seed(seed, candidate)
+                self._track_candidates[track] = candidate
             if self._fading_back.get(track):
                 # drawn again after a frame that got the fallback: fade back in over FADE_FRAMES
                 weight = self._fading_back[track] / (FADE_FRAMES + 1)
@@ -230,6 +230,10 @@ class Pipeline:
             # fade back to it (the frames before could not know, they are written already)
             self._fading_back[track] = FADE_FRAMES
         return out, reason
+
+    def _use_candidate(self, seed: int, candidate: int) -> None:
+        """The method draws its ``candidate``-th identity for the run's ``seed`` (0: its own)."""
+        self.anonymizer.seed, self.anonymizer.candidate = candidate_seed(seed, candidate), candidate
 
     @staticmethod
     def _same_gender(clean: np.ndarray, out: np.ndarray, face: Face, memo: dict) -> bool:
@@ -319,7 +323,7 @@ class Pipeline:
         detections: list[list[Face]] = []
         failed: list[int] = []
         paints = self.anonymizer.paints_new_faces
-        self._track_seeds = {}  # track ids start again with every video
+        self._track_candidates = {}  # track ids start again with every video
         self._fading_back = {}
         shots = ShotCuts()
         # A method that paints reads every member on every frame: the render gate wants both
@@ -392,7 +396,7 @@ class Pipeline:
                     drawable.setdefault(face.track_id, []).append((index, face))
         if not drawable:
             return
-        if self.anonymizer.identity_from_seed:
+        if self.anonymizer.offers_candidates:
             refused = self._choose_track_identities(drawable, frames_again())
             for faces in plan:
                 for face in faces:
@@ -421,7 +425,7 @@ class Pipeline:
                     sample = self._face_window(frame, face)
                     if sample is None:
                         continue
-                    self.anonymizer.seed = self._track_seeds.get(face.track_id, seed)
+                    self._use_candidate(seed, self._track_candidates.get(face.track_id, 0))
                     weight = face.extra.get("fallback_weight", 0.0) if faded else 0.0
                     try:
                         margins.append((face, self._recognition_margin(*sample, face.track_id, weight=weight)))
@@ -430,7 +434,7 @@ class Pipeline:
                 if on_check is not None:
                     on_check(index)
         finally:
-            self.anonymizer.seed = seed
+            self._use_candidate(seed, 0)
         return margins
 
     def _check_faded_frames(self, plan: list[list[Face]], frames_again: Callable[[], Iterable[np.ndarray]]) -> bool:
@@ -491,7 +495,7 @@ class Pipeline:
 
     def _choose_track_identities(self, drawable: dict[int, list[tuple[int, Face]]],
                                  frames: Iterable[np.ndarray]) -> dict[int, str]:
-        """For methods whose new identity comes from the seed: every track tries its candidate
+        """For methods that offer candidate identities: every track tries its candidate
         identities on up to CHOICE_FRAMES of its ``drawable`` frames, spread over it, and keeps
         the best (:meth:`_choose_identity`). Chosen at its first frame, the main speaker of the
         dev clip was recognized five frames later and blurred for the next 120. Returns the
@@ -519,7 +523,7 @@ class Pipeline:
     def _choose_identity(self, track: int, samples: list[tuple[np.ndarray, Face, float]]) -> str | None:
         """Of the candidate identities for ``track``, the one whose new face the recognizer gate's
         closest attack stays furthest from on its worst sample (its seed goes to
-        ``_track_seeds``), so that the frames between the samples (each checked afterwards)
+        ``_track_candidates``), so that the frames between the samples (each checked afterwards)
         pass too; before it, one that the gender network reads as the person's gender on most
         samples, if its worst sample clears GENDER_CHOICE_MARGIN. None, or why
         the track gets the fallback: every candidate was still recognizable on one of the
@@ -529,7 +533,7 @@ class Pipeline:
         best, best_key = None, (False, 0.0)
         try:
             for candidate in range(RENDER_CANDIDATES):
-                self.anonymizer.seed = candidate_seed(seed, candidate)
+                self._use_candidate(seed, candidate)
                 worst, kept = np.inf, 0
                 for (crop, face, feather), memo in zip(samples, memos):
                     try:
@@ -544,10 +548,10 @@ class Pipeline:
                 if worst > 0 and key > best_key:
                     best, best_key = candidate, key
         finally:
-            self.anonymizer.seed = seed
+            self._use_candidate(seed, 0)
         if best is None:
             return f"{STILL_RECOGNIZABLE} on a sample frame with each of {RENDER_CANDIDATES} identities tried"
-        self._track_seeds[track] = candidate_seed(seed, best)
+        self._track_candidates[track] = best
         return None
 
     def _render(self, anonymizer: Anonymizer, crop: np.ndarray, face: Face, rng: np.random.Generator,
@@ -580,11 +584,11 @@ class Pipeline:
 
 
 # A new face the recognizer gate still matches to the person, or that the gender network reads as
-# the other gender: methods whose identity comes from the seed try up to this many identities in
-# all, then the fallback (for gender: the first that passed). On the second photos of 240 LFW dev
-# pairs (bench/gender_where.py) 8 against 4 kept gender in 0.92 of faces against 0.87, and 6
-# faces got the fallback as still recognizable against 9. A video track tries them on
-# CHOICE_FRAMES of its frames and keeps one for all of them.
+# the other gender: methods that offer candidates (`cfa`, `falco`, `swap` without a source) try
+# up to this many identities in all, then the fallback (for gender: the first that passed). On
+# the second photos of 240 LFW dev pairs (bench/gender_where.py, `cfa`) 8 against 4 kept gender in
+# 0.92 of faces against 0.87, and 6 faces got the fallback as still recognizable against 9. A
+# video track tries them on CHOICE_FRAMES of its frames and keeps one for all of them.
 RENDER_CANDIDATES = 8
 STILL_RECOGNIZABLE = "still recognizable"
 # A video track chooses among them on this many of its frames, spread over it.

@@ -440,3 +440,27 @@ def test_a_covered_forehead_moves_down_only():
     moved = move_forehead(fs, up, 0.08)[geo.N68:, 1] - up[geo.N68:, 1]
     covered = move_forehead(fs, up, 0.08, down_only=True)[geo.N68:, 1] - up[geo.N68:, 1]
     assert np.allclose(moved, -0.08 * fs.canon) and np.allclose(covered, 0.08 * fs.canon)
+
+
+def test_falco_offers_candidates_from_the_next_nearest_fake_neighbour(lfw_face, lfw_detected):
+    """falco's first identity starts from the nearest composite of the face's gender, its next
+    candidates from the next nearest: other identities, each still pushed under the margin."""
+    from faceanon.align import Landmarker
+    from faceanon.anonymize.identity import Falco, cosine
+    from faceanon.models.facespace.model import composite_bank, face_space
+
+    bank, fs = composite_bank(), face_space()
+    code = bank.codes[0] + 0.01
+    order = np.argsort(np.where(bank.drawable, np.linalg.norm(bank.codes - code, axis=1), np.inf))
+    assert [bank.nearest(code, rank=k) for k in range(3)] == list(order[:3])
+    face = faceanon.Face(lfw_detected.box, lfw_detected.score, lfw_detected.landmarks5)
+    Landmarker(68)(lfw_face, [face])
+    enc = fs.encode(lfw_face, face.landmarks68)
+    falco = Falco()
+    assert falco.offers_candidates
+    targets = []
+    for k in range(3):
+        falco.candidate = k
+        targets.append(falco.target(fs, enc).code)
+    assert all(cosine(t, enc.identity) < falco.margin + 0.05 for t in targets)
+    assert min(float(np.linalg.norm(a - b)) for i, a in enumerate(targets) for b in targets[i + 1:]) > 0.1

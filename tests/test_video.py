@@ -360,7 +360,7 @@ def test_a_track_chooses_its_identity_on_frames_spread_over_it(clip, monkeypatch
     assert calls[:CHOICE_FRAMES] == [pipe.config.seed] * CHOICE_FRAMES and calls[CHOICE_FRAMES] == second
     used = [pipe.anonymize(frame, faces)[1] for frame, faces in zip(frames, plan)]
     assert all(f.extra["method"] == "cfa" and "candidate" not in f.extra for faces in used for f in faces)
-    assert pipe._track_seeds == {0: second}
+    assert pipe._track_candidates == {0: 1}
 
 
 def test_a_track_prefers_an_identity_that_keeps_its_gender(clip, monkeypatch):
@@ -379,7 +379,7 @@ def test_a_track_prefers_an_identity_that_keeps_its_gender(clip, monkeypatch):
         pipe = Pipeline(method="cfa")
         monkeypatch.setattr(Pipeline, "_same_gender", staticmethod(lambda *a: keeps[seeds.index(pipe.anonymizer.seed)]))
         pipe.plan_video(frames, FPS)
-        return seeds.index(pipe._track_seeds[0])
+        return pipe._track_candidates[0]
 
     far, near = 0.3, GENDER_CHOICE_MARGIN + 0.01
     assert choice([far, near, far, far], [False, True, False, False]) == 1

@@ -34,9 +34,12 @@ class Anonymizer:
     # The run's --seed, set by the pipeline: methods whose result must be the same for the same
     # person across photos derive it from the seed (not from the per-face generator).
     seed: int = 0
-    # Set by methods whose new identity comes from ``seed``: where the recognizer gate still
-    # knows the person, the pipeline tries other seeds before the fallback.
-    identity_from_seed = False
+    # Set by methods that can draw more than one new identity for a face: where the recognizer
+    # gate still knows the person, or the gender network reads the other gender, the pipeline
+    # tries others before the fallback. It sets ``candidate`` (0: the method's first choice) and
+    # gives each its own ``seed``.
+    offers_candidates = False
+    candidate: int = 0
     # Methods whose image outputs normally carry a recovery payload (fit): for them a file
     # without one is worth a warning when deanonymizing.
     writes_payload = False

@@ -114,7 +114,7 @@ class IdentityReplacer(Anonymizer):
 
     def _held_target(self, fs: FaceSpace, held: Encoding) -> Target:
         cache = self.__dict__.setdefault("_held_targets", {})
-        key = (held.identity.tobytes(), held.male, self.seed, getattr(self, "inverse", False),
+        key = (held.identity.tobytes(), held.male, self.seed, self.candidate, getattr(self, "inverse", False),
                tuple(sorted(self.describe().items())))
         if key not in cache:
             if len(cache) > 256:
@@ -157,7 +157,7 @@ class CFA(IdentityReplacer):
         "radius": Param(float, 1.0, "new identity norm relative to max(own norm, typical norm)", low=0.1, high=4),
     }
 
-    identity_from_seed = True  # the direction the identity is turned in
+    offers_candidates = True  # the direction the identity is turned in comes from the seed
 
     def __init__(self, angle: float = 150.0, radius: float = 1.0) -> None:
         self.angle, self.radius = angle, radius
@@ -213,7 +213,7 @@ class Swap(IdentityReplacer):
 
     def __init__(self, source: str = "") -> None:
         self.source = source
-        self.identity_from_seed = not source  # the synthetic identity's donor
+        self.offers_candidates = not source  # the synthetic identity's donor comes from the seed
         self._source_target: Target | None = None
         if source:
             self._source_target = self._encode_source(source)
@@ -260,6 +260,8 @@ class Falco(IdentityReplacer):
         "steps": Param(int, 200, "optimisation steps", low=1, high=100000),
     }
 
+    offers_candidates = True  # the k-th nearest fake neighbour as the start
+
     def __init__(self, margin: float = -0.8, attributes: float = 10.0, steps: int = 200) -> None:
         self.margin, self.attributes, self.steps = margin, attributes, steps
 
@@ -295,7 +297,9 @@ class Falco(IdentityReplacer):
         # radius of an individual. Composites average >= 8 people, so their codes are short (median
         # norm 5.4 against 9.4 for single faces); optimised from there, the new identity stayed a
         # weak, average face that SFace still matched to the original (TPR 0.069 at margin -0.6).
-        near = bank.codes[bank.nearest(z0, same)]
+        # Other candidates (the pipeline's, when the first is still recognized or changes the
+        # gender) start from the next nearest.
+        near = bank.codes[bank.nearest(z0, same, rank=self.candidate)]
         start = near * (typical_radius(fs, z0) / max(float(np.linalg.norm(near)), 1e-8))
         z = self.optimise(z0, start)
         return Target(z, bank.detail(bank.nearest(z, same)))

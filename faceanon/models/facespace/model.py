@@ -263,14 +263,15 @@ class CompositeBank:
         male = attribute_probe().male(enc.identity) if enc.male is None else enc.male
         return self.genders == int(male)
 
-    def nearest(self, code: np.ndarray, among: np.ndarray | None = None) -> int:
-        """Index of the composite without glasses nearest to ``code``, optionally among a boolean
-        selection."""
+    def nearest(self, code: np.ndarray, among: np.ndarray | None = None, rank: int = 0) -> int:
+        """Index of the composite without glasses nearest to ``code`` (``rank`` 1: the next
+        nearest, ...), optionally among a boolean selection."""
         allowed = self.drawable if among is None else among & self.drawable
         d = np.linalg.norm(self.codes - code, axis=1)
         if allowed.any():
             d = np.where(allowed, d, np.inf)
-        return int(np.argmin(d))
+            rank = min(rank, int(allowed.sum()) - 1)
+        return int(np.argsort(d, kind="stable")[rank])
 
 
 def _polygon_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
