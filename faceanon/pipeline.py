@@ -65,8 +65,8 @@ class Pipeline:
         DETECTORS.parse_params(config.detector, config.detector_params)
         self._detector = None
         self._landmarker = None
-        # Video tracks' chosen identity: the seed of the candidate chosen on their sample frames
-        # (plan_video), else at their first drawn frame.
+        # Video tracks' chosen identity: the index of the candidate chosen on their sample frames
+        # (plan_video), else at their first drawn frame (its seed: candidate_seed).
         self._track_candidates: dict[int, int] = {}
         # Video tracks a frame of which was still recognized: frames left before it is drawn in full.
         self._fading_back: dict[int, int] = {}
@@ -522,7 +522,7 @@ class Pipeline:
 
     def _choose_identity(self, track: int, samples: list[tuple[np.ndarray, Face, float]]) -> str | None:
         """Of the candidate identities for ``track``, the one whose new face the recognizer gate's
-        closest attack stays furthest from on its worst sample (its seed goes to
+        closest attack stays furthest from on its worst sample (its index goes to
         ``_track_candidates``), so that the frames between the samples (each checked afterwards)
         pass too; before it, one that the gender network reads as the person's gender on most
         samples, if its worst sample clears GENDER_CHOICE_MARGIN. None, or why

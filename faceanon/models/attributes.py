@@ -66,7 +66,7 @@ def age_gender() -> AgeGender:
 
 def same_gender(original: np.ndarray, changed: np.ndarray, face: Face, memo: dict | None = None) -> bool:
     """Whether the gender network reads ``changed`` as the same gender as ``original``, both cut
-    along the original's 68-point shape (as `faceanon evaluate` reads them). ``memo`` holds the
+    along dlib's 5-point shape fitted on the original (as `faceanon evaluate` reads them). ``memo`` holds the
     original's reading between calls for one face."""
     memo = {} if memo is None else memo
     if "gender_of_original" not in memo:
